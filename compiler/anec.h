@@ -1,0 +1,400 @@
+// anec.h — the one header of the compiler: arena memory, sources and
+// diagnostics, the .anet AST, the graph IR with its op table, the passes and
+// the front-end entry points. Every file of dsl/, passes/ and compiler/
+// includes it; runtime/ never does.
+#ifndef ANEC_H
+#define ANEC_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define ANEC_VERSION "0.1.0"
+
+#if defined(__GNUC__)
+#define ANEC_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define ANEC_PRINTF(f, a)
+//
+// The driver: compiler/main.c dispatches to one function per subcommand, each
+// in its own file (cmd_check.c, cmd_compile.c). They return the exit code:
+// 0 ok, 1 errors in the input, 2 usage errors.
+//
+enum { EXIT_USER = 1, EXIT_USAGE = 2 };
+int cmd_check(int argc, char **argv);
+int cmd_compile(int argc, char **argv);
+
+// compiler/cli.c — options shared by the subcommands that compile a model
+typedef struct CliFront {
+  FrontOpts front;
+  Define defs[64];
+  char def_names[64][64];
+  const char *cmd;     // the subcommand, for usage errors
+  const char *model;   // the .anet path (the one positional argument)
+} CliFront;
+// Handles -D, --print-after, --print-after-all (getopt_long codes below) into
+// `c`, registering each define as a "<command line>" pseudo-file of `d`.
+// Returns false after printing a usage error.
+enum { OPT_PRINT_AFTER = 1000, OPT_PRINT_AFTER_ALL, OPT_EMIT, OPT_HELP, OPT_FIRST_FREE };
+bool cli_front_option(CliFront *c, Diag *d, int opt, const char *arg);
+bool cli_positional(CliFront *c, int argc, char **argv, int optind_, const char *cmd);
+void cli_usage_error(const char *cmd, const char *fmt, ...) ANEC_PRINTF(2, 3);
+// Writes `len` bytes to `path` atomically (temp file in the same directory,
+// then rename); "-" is stdout. Reports failures to stderr.
+bool cli_write_file(const char *path, const char *data, size_t len);
+char *fmt_count(char *buf, size_t n, int64_t v); // 1234567 -> "1,234,567"
+
+#endif
+
+//
+// arena.c — bump allocation; everything of one compilation lives in one arena
+//
+typedef struct ArenaBlock ArenaBlock;
+typedef struct Arena {
+  ArenaBlock *head;
+  size_t total; // bytes handed out, for reports
+} Arena;
+
+void *arena_alloc(Arena *a, size_t n); // zeroed, 16-byte aligned; aborts on OOM
+void *arena_grow(Arena *a, void *old, size_t old_n, size_t new_n); // copy-grow
+char *arena_strdup(Arena *a, const char *s);
+char *arena_strndup(Arena *a, const char *s, size_t n);
+char *arena_printf(Arena *a, const char *fmt, ...) ANEC_PRINTF(2, 3);
+void arena_free(Arena *a);
+
+//
+// diag.c — source files and GCC-style diagnostics
+//
+// A location: file id (index into Diag.files, -1 = none) and a 1-based,
+// inclusive range. Field names are bison's, so SrcLoc is also YYLTYPE.
+typedef struct SrcLoc {
+  int file;
+  int first_line, first_column;
+  int last_line, last_column;
+} SrcLoc;
+
+typedef struct SrcFile {
+  char *name;  // as given on the command line ("samples/x.anet", "<prelude>")
+  char *text;  // owned copy, NUL-terminated (the text itself may hold NULs)
+  size_t len;
+  size_t *lines; // diag.c's index, built on first use: offset of each line start
+  int nlines;    // lines in the index (a final empty line does not count)
+} SrcFile;
+
+typedef enum { DIAG_ERROR, DIAG_WARNING, DIAG_NOTE } DiagLevel;
+
+typedef struct Diag {
+  SrcFile *files;
+  int nfiles, capfiles;
+  FILE *out;        // where diagnostics go (stderr in the driver)
+  int errors;       // errors reported so far (also counts suppressed ones)
+  int warnings;
+  int max_errors;   // after this many errors, `stop` is set (default 20)
+  bool stop;        // too many errors: callers bail out at the next check
+  bool last_shown;  // whether the last error/warning was printed (notes follow it)
+} Diag;
+
+void diag_init(Diag *d, FILE *out);
+void diag_free(Diag *d);
+// Registers a copy of `text`; returns the file id.
+int diag_add_file(Diag *d, const char *name, const char *text, size_t len);
+// `file:line:col: error: msg`, the source line, and a caret with ~~~ under the
+// range. A location with file < 0 prints `anec: error: msg`.
+void diag_error(Diag *d, SrcLoc loc, const char *fmt, ...) ANEC_PRINTF(3, 4);
+void diag_warning(Diag *d, SrcLoc loc, const char *fmt, ...) ANEC_PRINTF(3, 4);
+void diag_note(Diag *d, SrcLoc loc, const char *fmt, ...) ANEC_PRINTF(3, 4);
+void diag_report(Diag *d, DiagLevel lvl, SrcLoc loc, const char *fmt, va_list ap);
+// The candidate closest to `name` by edit distance, or NULL if none is close.
+const char *diag_suggest(const char *name, const char *const *cands, int n);
+SrcLoc loc_none(void);
+SrcLoc loc_span(SrcLoc a, SrcLoc b); // from the start of a to the end of b
+// Length (1-4) of the well-formed UTF-8 character at s[0..n) and its code
+// point in *cp (may be NULL); 0 for an invalid or cut-short sequence.
+int utf8_decode(const char *s, size_t n, uint32_t *cp);
+
+//
+// dsl/source.c — reading model files
+//
+// Reads `path`, rejects what is not text (NUL bytes, invalid UTF-8, over
+// 64 MiB) with a located error, and registers it. Returns the file id or -1.
+int source_load(Diag *d, const char *path);
+// The prelude of standard layers (dsl/prelude.anet, embedded at build time).
+int source_load_prelude(Diag *d);
+extern const char anec_prelude_text[];
+
+//
+// dsl/ast.c — the abstract syntax tree built by the parser
+//
+typedef enum {
+  // expressions
+  AST_INT,    // ival
+  AST_FLOAT,  // fval
+  AST_STR,    // str
+  AST_NAME,   // name
+  AST_LIST,   // [list...]
+  AST_CALL,   // name(list...); list holds expressions and AST_KWARGs
+  AST_KWARG,  // name = rhs, inside a call
+  AST_BINOP,  // lhs op rhs; op is one of + - * / % @
+  AST_NEG,    // -lhs
+  // statements
+  AST_ASSIGN, // name = rhs
+  AST_PARAM,  // param name: lhs(type) = rhs(initializer)
+  AST_INPUT,  // input name: lhs(type)
+  AST_RETURN, // return rhs
+  AST_OUTPUT, // output name = rhs, or `output name` (rhs NULL)
+  AST_LOSS,   // loss rhs
+  AST_REPEAT, // repeat name [: rhs(count)] { body }; without rhs the count is `name`
+  // declarations and parts
+  AST_MODEL,  // model name { body }: hyper-parameter assignments
+  AST_LAYER,  // layer name(list of AST_FORMAL) { body }
+  AST_FORMAL, // name [= rhs(default)]
+  AST_TYPE,   // name(dtype, "" when omitted)[list(dims)]
+} AstKind;
+
+typedef struct Ast Ast;
+struct Ast {
+  AstKind kind;
+  SrcLoc loc;        // the whole construct
+  SrcLoc name_loc;   // the name, where the construct has one
+  Ast *next;         // next sibling in a list
+  const char *name;
+  int64_t ival;
+  double fval;
+  const char *str;
+  int op;
+  Ast *lhs, *rhs;
+  Ast *list;
+  Ast *body;
+};
+
+Ast *ast_new(Arena *a, AstKind kind, SrcLoc loc);
+Ast *ast_int(Arena *a, SrcLoc loc, int64_t v);
+Ast *ast_float(Arena *a, SrcLoc loc, double v);
+Ast *ast_str(Arena *a, SrcLoc loc, const char *s);
+Ast *ast_name(Arena *a, SrcLoc loc, const char *name);
+Ast *ast_list(Arena *a, SrcLoc loc, Ast *items);
+Ast *ast_call(Arena *a, SrcLoc loc, const char *name, SrcLoc name_loc, Ast *args);
+Ast *ast_kwarg(Arena *a, SrcLoc loc, const char *name, SrcLoc name_loc, Ast *value);
+Ast *ast_binop(Arena *a, SrcLoc loc, int op, Ast *lhs, Ast *rhs);
+Ast *ast_neg(Arena *a, SrcLoc loc, Ast *operand);
+Ast *ast_assign(Arena *a, SrcLoc loc, const char *name, SrcLoc name_loc, Ast *value);
+Ast *ast_param(Arena *a, SrcLoc loc, const char *name, SrcLoc name_loc, Ast *type, Ast *init);
+Ast *ast_input(Arena *a, SrcLoc loc, const char *name, SrcLoc name_loc, Ast *type);
+Ast *ast_return(Arena *a, SrcLoc loc, Ast *value);
+Ast *ast_output(Arena *a, SrcLoc loc, const char *name, SrcLoc name_loc, Ast *value);
+Ast *ast_loss(Arena *a, SrcLoc loc, Ast *value);
+Ast *ast_repeat(Arena *a, SrcLoc loc, const char *name, SrcLoc name_loc, Ast *count, Ast *body);
+Ast *ast_model(Arena *a, SrcLoc loc, const char *name, SrcLoc name_loc, Ast *body);
+Ast *ast_layer(Arena *a, SrcLoc loc, const char *name, SrcLoc name_loc, Ast *formals, Ast *body);
+Ast *ast_formal(Arena *a, SrcLoc loc, const char *name, Ast *dflt);
+Ast *ast_type(Arena *a, SrcLoc loc, const char *dtype, Ast *dims);
+Ast *ast_append(Ast *list, Ast *item); // appends to a `next` list; returns the head
+int ast_count(const Ast *list);
+
+// dsl/parser.y + dsl/lexer.l — parses one registered file. Returns the list of
+// top-level items (AST_MODEL, AST_LAYER, statements); errors go to `d`.
+Ast *parse_file(Arena *a, Diag *d, int file);
+
+//
+// The graph IR
+//
+#define MAX_RANK 6
+#define MAX_DIM ((int64_t)1 << 31)         // largest single dimension (exclusive)
+#define MAX_NUMEL ((int64_t)1 << 40)       // largest element count of one tensor
+#define AXIS_ALL 99                        // reduce over every axis (result rank 0)
+
+typedef enum { DT_F32, DT_F16, DT_I32 } DType;
+
+typedef struct Shape {
+  int rank;
+  int64_t dims[MAX_RANK];
+} Shape;
+
+typedef struct Node Node;
+typedef struct Graph Graph;
+
+// Shape and type inference of one node from its inputs and attributes
+// (passes/infer.c). Reports at n->loc and returns false on error.
+typedef bool (*InferFn)(Node *n, struct Diag *d);
+
+typedef enum {
+#define X(name, dsl, arity, mil, infer) OP_##name,
+#include "ops.h"
+#undef X
+  OP_COUNT
+} OpKind;
+
+typedef struct OpInfo {
+  const char *name;  // as written in .anet and in IR dumps
+  int arity;         // number of inputs; -1 = one or more
+  const char *mil;   // the MIL op it lowers to (NULL: none, e.g. inputs)
+  InferFn infer;
+} OpInfo;
+extern const OpInfo op_info[OP_COUNT];
+int op_lookup(const char *name); // OpKind with that .anet name, or -1
+
+typedef enum { INIT_NONE, INIT_ZEROS, INIT_ONES, INIT_NORMAL } InitKind;
+typedef enum { GELU_EXACT, GELU_TANH } GeluMode;
+
+struct Node {
+  int id;             // position in Graph.nodes; passes renumber
+  OpKind op;
+  int nin;
+  Node **in;          // inputs
+  Shape shape;        // set by inference (sources: at creation)
+  DType dtype;
+  SrcLoc loc;         // the .anet expression that created the node
+  SrcLoc site;        // innermost location in the model's own file (== loc there)
+  const char *name;   // INPUT/PARAM: full name ("layers.3.wq"); else NULL
+  const char *scope;  // "layers.3/block/attention": repeat path / layer calls
+  // Attributes: a fat struct; ops.h says which op uses which.
+  int axis;           // SUM MEAN MAX SOFTMAX SLICE CONCAT (AXIS_ALL for reduce-all)
+  int64_t begin, end; // SLICE: [begin, end) along axis
+  Shape target;       // RESHAPE: requested shape, one dim may be -1
+  int perm[MAX_RANK]; // TRANSPOSE
+  bool transpose_a, transpose_b; // MATMUL
+  double value;       // CONST value; POW exponent; ROPE_COS/ROPE_SIN theta
+  GeluMode gelu;      // GELU
+  InitKind init;      // PARAM
+  double init_std;    // PARAM with INIT_NORMAL
+  // scratch for passes
+  bool live;
+  Node *repl;
+};
+
+typedef struct Hyper {
+  const char *name;
+  bool is_int;
+  int64_t ival;
+  double fval;
+  SrcLoc loc;         // where it was set (the model header or -D)
+} Hyper;
+
+struct Graph {
+  Arena *arena;
+  const char *model;  // model name
+  const char *file;   // model file name
+  Node **nodes;
+  int nnodes, capnodes;
+  Node **outputs;
+  const char **output_names;
+  int noutputs;
+  Node *loss;         // NULL for inference-only models
+  Hyper *hypers;
+  int nhypers;
+  int nblocks;        // iterations of the top-level repeat(s): "layers"
+};
+
+Graph *graph_new(Arena *a);
+// Appends a node with the given inputs (copied). Attributes are zero; the
+// caller sets them, then calls node_infer.
+Node *graph_add(Graph *g, OpKind op, Node **in, int nin, SrcLoc loc);
+bool node_infer(Node *n, Diag *d);
+void graph_add_output(Graph *g, const char *name, Node *n);
+int64_t shape_numel(const Shape *s);
+bool shape_eq(const Shape *a, const Shape *b);
+char *shape_str(Arena *a, const Shape *s);   // "[256, 288]"
+const char *dtype_name(DType t);             // "f32"
+int64_t node_flops(const Node *n);           // forward FLOPs of one node
+int64_t graph_param_count(const Graph *g);   // elements of all PARAMs
+int64_t graph_flops(const Graph *g);
+
+// compiler/report.c — the compile report: model, parameters, FLOPs, ops
+void report_print(const Graph *g, FILE *out);
+
+// compiler/irdump.c — the stable, diffable text form of a graph
+void graph_dump(const Graph *g, FILE *out, const char *after_pass);
+
+// inference functions named in ops.h (passes/infer.c)
+bool infer_source(Node *n, Diag *d);
+bool infer_unary(Node *n, Diag *d);
+bool infer_binary(Node *n, Diag *d);
+bool infer_reduce(Node *n, Diag *d);
+bool infer_softmax(Node *n, Diag *d);
+bool infer_matmul(Node *n, Diag *d);
+bool infer_reshape(Node *n, Diag *d);
+bool infer_transpose(Node *n, Diag *d);
+bool infer_slice(Node *n, Diag *d);
+bool infer_concat(Node *n, Diag *d);
+bool infer_embed(Node *n, Diag *d);
+bool infer_cross_entropy(Node *n, Diag *d);
+
+//
+// passes/ — each pass is `bool pass_x(Graph *, Diag *)`; false means it
+// reported an error. passes/pipeline.c lists them in order.
+//
+typedef bool (*PassFn)(Graph *g, Diag *d);
+typedef struct Pass {
+  const char *name;
+  PassFn run;
+  const char *contract; // one line: what it requires and provides
+} Pass;
+extern const Pass pipeline[];
+extern const int npipeline;
+
+bool pass_infer(Graph *g, Diag *d);
+bool pass_dce(Graph *g, Diag *d);
+bool pass_cse(Graph *g, Diag *d);
+bool graph_verify(Graph *g, Diag *d); // structural + shape verifier
+
+typedef struct PipelineOpts {
+  const char *print_after; // pass name, or NULL
+  bool print_after_all;
+  FILE *dump;              // where --print-after dumps go
+} PipelineOpts;
+const Pass *pipeline_find(const char *name);
+bool pipeline_run(Graph *g, Diag *d, const PipelineOpts *o);
+
+//
+// dsl/lower.c — elaborates the AST into the forward graph
+//
+typedef struct Define {
+  const char *name;
+  const char *value;  // text after '='
+  int file;           // the "<command line>" pseudo-file holding "-D name=value"
+} Define;
+
+Graph *lower_program(Arena *a, Diag *d, Ast *prelude, Ast *model, int model_file,
+                     const Define *defs, int ndefs);
+
+// compiler/front.c — load, parse, lower and run the pipeline: the shared
+// front half of every subcommand. Returns NULL after reporting errors.
+typedef struct FrontOpts {
+  const Define *defs;
+  int ndefs;
+  PipelineOpts pipe;
+} FrontOpts;
+Graph *front_compile(Arena *a, Diag *d, const char *path, const FrontOpts *o);
+
+//
+// The driver: compiler/main.c dispatches to one function per subcommand, each
+// in its own file (cmd_check.c, cmd_compile.c). They return the exit code:
+// 0 ok, 1 errors in the input, 2 usage errors.
+//
+enum { EXIT_USER = 1, EXIT_USAGE = 2 };
+int cmd_check(int argc, char **argv);
+int cmd_compile(int argc, char **argv);
+
+// compiler/cli.c — options shared by the subcommands that compile a model
+typedef struct CliFront {
+  FrontOpts front;
+  Define defs[64];
+  char def_names[64][64];
+  const char *cmd;     // the subcommand, for usage errors
+  const char *model;   // the .anet path (the one positional argument)
+} CliFront;
+// Handles -D, --print-after, --print-after-all (getopt_long codes below) into
+// `c`, registering each define as a "<command line>" pseudo-file of `d`.
+// Returns false after printing a usage error.
+enum { OPT_PRINT_AFTER = 1000, OPT_PRINT_AFTER_ALL, OPT_EMIT, OPT_HELP, OPT_FIRST_FREE };
+bool cli_front_option(CliFront *c, Diag *d, int opt, const char *arg);
+bool cli_positional(CliFront *c, int argc, char **argv, int optind_, const char *cmd);
+void cli_usage_error(const char *cmd, const char *fmt, ...) ANEC_PRINTF(2, 3);
+// Writes `len` bytes to `path` atomically (temp file in the same directory,
+// then rename); "-" is stdout. Reports failures to stderr.
+bool cli_write_file(const char *path, const char *data, size_t len);
+char *fmt_count(char *buf, size_t n, int64_t v); // 1234567 -> "1,234,567"
+
+#endif
