@@ -44,7 +44,6 @@ void cli_usage_error(const char *cmd, const char *fmt, ...) ANEC_PRINTF(2, 3);
 // Writes `len` bytes to `path` atomically (temp file in the same directory,
 // then rename); "-" is stdout. Reports failures to stderr.
 bool cli_write_file(const char *path, const char *data, size_t len);
-char *fmt_count(char *buf, size_t n, int64_t v); // 1234567 -> "1,234,567"
 
 #endif
 
@@ -297,6 +296,8 @@ int64_t shape_numel(const Shape *s);
 bool shape_eq(const Shape *a, const Shape *b);
 char *shape_str(Arena *a, const Shape *s);   // "[256, 288]"
 const char *dtype_name(DType t);             // "f32"
+char *fmt_count(char *buf, size_t n, int64_t v);              // "1,234,567"
+char *fmt_si(char *buf, size_t n, double v, const char *unit); // "2.10 GFLOP"
 int64_t node_flops(const Node *n);           // forward FLOPs of one node
 int64_t graph_param_count(const Graph *g);   // elements of all PARAMs
 int64_t graph_flops(const Graph *g);
@@ -395,6 +396,5 @@ void cli_usage_error(const char *cmd, const char *fmt, ...) ANEC_PRINTF(2, 3);
 // Writes `len` bytes to `path` atomically (temp file in the same directory,
 // then rename); "-" is stdout. Reports failures to stderr.
 bool cli_write_file(const char *path, const char *data, size_t len);
-char *fmt_count(char *buf, size_t n, int64_t v); // 1234567 -> "1,234,567"
 
 #endif

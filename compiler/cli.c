@@ -109,18 +109,3 @@ bool cli_write_file(const char *path, const char *data, size_t len) {
   free(tmp);
   return ok;
 }
-
-char *fmt_count(char *buf, size_t n, int64_t v) {
-  char raw[32];
-  int len = snprintf(raw, sizeof raw, "%lld", (long long)(v < 0 ? -v : v));
-  size_t o = 0;
-  if (v < 0 && o + 1 < n)
-    buf[o++] = '-';
-  for (int i = 0; i < len && o + 2 < n; i++) {
-    if (i && (len - i) % 3 == 0)
-      buf[o++] = ',';
-    buf[o++] = raw[i];
-  }
-  buf[o] = '\0';
-  return buf;
-}

@@ -20,31 +20,6 @@ static void put_shape(FILE *out, const Shape *s) {
   fputc(']', out);
 }
 
-// 24550000 -> "24,550,000"
-static void put_grouped(FILE *out, int64_t v) {
-  char digits[32];
-  int n = snprintf(digits, sizeof digits, "%lld", (long long)v);
-  for (int i = 0; i < n; i++) {
-    fputc(digits[i], out);
-    if (digits[i] != '-' && i < n - 1 && (n - 1 - i) % 3 == 0)
-      fputc(',', out);
-  }
-}
-
-// 2100000000 -> "2.10 GFLOP"
-static void put_flops(FILE *out, int64_t v) {
-  static const char *const units[] = {"KFLOP", "MFLOP", "GFLOP", "TFLOP", "PFLOP"};
-  if (v < 1000) {
-    fprintf(out, "%lld FLOP", (long long)v);
-    return;
-  }
-  double x = (double)v / 1000;
-  int u = 0;
-  for (; x >= 999.995 && u < 4; u++) // so that "%.2f" never shows 1000.00
-    x /= 1000;
-  fprintf(out, "%.2f %s", x, units[u]);
-}
-
 static void dump_hypers(const Graph *g, FILE *out) {
   fputs("; hyper", out);
   for (int i = 0; i < g->nhypers; i++) {
@@ -70,11 +45,10 @@ static void dump_header(const Graph *g, FILE *out, const char *after_pass) {
   int nsources = 0;
   for (int i = 0; i < g->nnodes; i++)
     nsources += g->nodes[i]->op == OP_INPUT || g->nodes[i]->op == OP_PARAM;
-  fprintf(out, "; %d nodes, %d inputs+params, ", g->nnodes, nsources);
-  put_grouped(out, graph_param_count(g));
-  fputs(" parameters, ", out);
-  put_flops(out, graph_flops(g));
-  fputs(" forward\n", out);
+  char params[32], flops[32];
+  fprintf(out, "; %d nodes, %d inputs+params, %s parameters, %s forward\n", g->nnodes, nsources,
+          fmt_count(params, sizeof params, graph_param_count(g)),
+          fmt_si(flops, sizeof flops, (double)graph_flops(g), "FLOP"));
 }
 
 // The attributes an op uses, after its operands.

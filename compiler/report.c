@@ -40,13 +40,14 @@ static void print_totals(const Graph *g, FILE *out) {
   for (int i = 0; i < g->nnodes; i++)
     tensors += g->nodes[i]->op == OP_PARAM;
   int64_t params = graph_param_count(g);
-  char p[32], n[32];
-  fprintf(out, "  parameters        %s in %d tensors (%.1f MB as f32)\n",
-          fmt_count(p, sizeof p, params), tensors, (double)params * 4 / 1e6);
+  char p[32], bytes[32], n[32], flops[32];
+  fprintf(out, "  parameters        %s in %d tensors (%s as f32)\n",
+          fmt_count(p, sizeof p, params), tensors, fmt_si(bytes, sizeof bytes, (double)params * 4, "B"));
   fprintf(out, "  layers            %d\n", g->nblocks);
   fprintf(out, "  graph             %s nodes after %d passes\n", fmt_count(n, sizeof n, g->nnodes),
           npipeline);
-  fprintf(out, "  forward           %.2f GFLOP per sequence\n", (double)graph_flops(g) / 1e9);
+  fprintf(out, "  forward           %s per sequence\n",
+          fmt_si(flops, sizeof flops, (double)graph_flops(g), "FLOP"));
 }
 
 static void print_ops(const Graph *g, FILE *out) {

@@ -66,6 +66,7 @@ typedef struct Lower {
   Scope *globals;        // hyper-parameters and constants
   Frame *frame;          // innermost layer call
   int depth;
+  int eval_depth;        // active eval() calls: bounds the recursion
   const char *prefix;    // parameter name prefix: "layers.3."
   const char *scope;     // node scope: "layers.3/block/attention"
   ParamName *params;     // declared parameter names, for redefinitions
@@ -76,7 +77,9 @@ typedef struct Lower {
   SrcLoc loss_loc;
 } Lower;
 
-enum { MAX_CALL_DEPTH = 64, MAX_REPEAT = 100000 };
+// MAX_EXPR_DEPTH bounds eval()'s recursion: the parser's stack limits nesting
+// in brackets, but not a left-associative chain like 1 + 1 + ... + 1.
+enum { MAX_CALL_DEPTH = 64, MAX_REPEAT = 100000, MAX_EXPR_DEPTH = 1000 };
 
 static Value eval(Lower *L, Scope *sc, const Ast *e);
 static bool exec_block(Lower *L, Scope *sc, const Ast *body, Value *ret, bool *returned);
@@ -850,9 +853,7 @@ static Value eval_call(Lower *L, Scope *sc, const Ast *call) {
   return v_poison(call->loc);
 }
 
-static Value eval(Lower *L, Scope *sc, const Ast *e) {
-  if (L->d->stop)
-    return v_poison(e->loc);
+static Value eval_expr(Lower *L, Scope *sc, const Ast *e) {
   switch (e->kind) {
   case AST_INT: return v_int(e->ival, e->loc);
   case AST_FLOAT: return v_float(e->fval, e->loc);
@@ -866,6 +867,19 @@ static Value eval(Lower *L, Scope *sc, const Ast *e) {
     error_at(L, e->loc, "expected an expression");
     return v_poison(e->loc);
   }
+}
+
+static Value eval(Lower *L, Scope *sc, const Ast *e) {
+  if (L->d->stop)
+    return v_poison(e->loc);
+  if (L->eval_depth >= MAX_EXPR_DEPTH) {
+    error_at(L, e->loc, "expression nested too deeply");
+    return v_poison(e->loc);
+  }
+  L->eval_depth++;
+  Value v = eval_expr(L, sc, e);
+  L->eval_depth--;
+  return v;
 }
 
 //

@@ -24,6 +24,7 @@ typedef struct LexState {
   int line, col;          // position of the next byte
   size_t offset;          // byte offset of the next byte
   int depth;              // open ( and [; newlines inside them are not NLs
+  bool nl_skipped;        // a newline inside them since the last token
   char open[LEX_MAX_NEST]; // which bracket each of the first levels opened
   int last;               // last token returned, 0 before the first
   NlKind nl;              // what it stood for, if it was NL

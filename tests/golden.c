@@ -323,14 +323,12 @@ static bool section_new(Parser *p, Case *c, const Section *sec) {
 static bool parse_sections(Parser *p, Case *c) {
   while (parser_at(p, "--- ")) {
     Section sec = {0};
-    int line = p->line;
-    if (!parse_section(p, &sec))
-      return false;
-    Parser at = {p->tf, 0, line};
-    if (!section_new(&at, c, &sec))
-      return false;
+    Parser at = {p->tf, 0, p->line};
+    bool ok = parse_section(p, &sec) && section_new(&at, c, &sec);
     c->secs = xrealloc(c->secs, sizeof(Section) * (size_t)(c->nsecs + 1));
-    c->secs[c->nsecs++] = sec;
+    c->secs[c->nsecs++] = sec; // kept even when bad, for case_free
+    if (!ok)
+      return false;
   }
   return true;
 }
@@ -942,6 +940,8 @@ int main(int argc, char **argv) {
   TestFile tf = {.path = argv[2]};
   if (!anec || !file_read(argv[2], &text)) {
     fprintf(stderr, "golden: cannot read %s: %s\n", anec ? argv[2] : argv[1], strerror(errno));
+    free(anec);
+    free(text.data);
     return 2;
   }
   tf.text = text.data;
