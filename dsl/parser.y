@@ -32,13 +32,13 @@ typedef struct LexState {
   int last_len;
   SrcLoc real_end;        // the last token that was not NL (file -1: none yet)
   SrcLoc comment;         // the "/*" of the block comment being skipped
+  SrcLoc last_error;      // where the last error was reported (lexer or parser)
 } LexState;
 
 // The parser's state (%parse-param); `lex` is the scanner's yyextra.
 typedef struct ParseCtx {
   LexState lex;
-  Ast *items;         // the result: top-level items
-  SrcLoc last_error;  // where the last syntax error was reported
+  Ast *items;  // the result: top-level items
 } ParseCtx;
 
 // A list under construction: O(1) appends.
@@ -311,6 +311,12 @@ static bool in_group(int g, yysymbol_kind_t s) {
   return ((g & EXP_EXPR) && starts_expr(s)) || ((g & EXP_STMT) && starts_stmt(s));
 }
 
+static void names_add(const char **names, int *n, int max, const char *name) {
+  if (*n < max)
+    names[*n] = name;
+  (*n)++;
+}
+
 // Names of the expected tokens, groups collapsed and expression operators
 // left out when something else is possible. Returns how many there are; only
 // the first `max` are stored. 0 means "too many to be worth listing".
@@ -324,16 +330,13 @@ static int expected_names(const yypcontext_t *yyctx, const char **names, int max
   for (int i = 0; i < n; i++)
     others |= !in_group(g, exp[i]) && !continues_expr(exp[i]);
   int m = 0;
-  const char *group[] = {"expression", "statement"};
-  for (int i = 0; i < 2; i++)
-    if (g & (1 << i) && m++ < max)
-      names[m - 1] = group[i];
-  for (int i = 0; i < n; i++) {
-    if (in_group(g, exp[i]) || (others && continues_expr(exp[i])))
-      continue;
-    if (m++ < max)
-      names[m - 1] = exp[i] == YYSYMBOL_NL ? "newline" : yysymbol_name(exp[i]);
-  }
+  if (g & EXP_EXPR)
+    names_add(names, &m, max, "expression");
+  if (g & EXP_STMT)
+    names_add(names, &m, max, "statement");
+  for (int i = 0; i < n; i++)
+    if (!in_group(g, exp[i]) && !(others && continues_expr(exp[i])))
+      names_add(names, &m, max, exp[i] == YYSYMBOL_NL ? "newline" : yysymbol_name(exp[i]));
   if (m == 1 && strcmp(names[0], "newline") == 0)
     names[0] = "newline or ';'";
   return m;
@@ -366,9 +369,12 @@ static const char *lookahead_text(ParseCtx *ctx, yysymbol_kind_t tok, bool *befo
 }
 
 char *parse_quote(Arena *a, const char *text, size_t len) {
-  if (len > 40)
-    return arena_printf(a, "'%.36s...'", text);
-  return arena_printf(a, "'%.*s'", (int)len, text);
+  if (len <= 40)
+    return arena_printf(a, "'%.*s'", (int)len, text);
+  int n = 36;
+  while (n > 0 && ((unsigned char)text[n] & 0xC0) == 0x80)
+    n--; // do not cut a UTF-8 character
+  return arena_printf(a, "'%.*s...'", n, text);
 }
 
 static bool same_start(SrcLoc a, SrcLoc b) {
@@ -380,9 +386,9 @@ static int yyreport_syntax_error(const yypcontext_t *yyctx, yyscan_t scanner,
                                  ParseCtx *ctx) {
   (void)scanner;
   SrcLoc loc = *yypcontext_location(yyctx);
-  if (same_start(loc, ctx->last_error))
-    return 0;
-  ctx->last_error = loc;
+  if (same_start(loc, ctx->lex.last_error))
+    return 0; // the lexer already complained about this token
+  ctx->lex.last_error = loc;
   enum { MAX_LISTED = 4 };
   const char *names[MAX_LISTED];
   int n = expected_names(yyctx, names, MAX_LISTED);
