@@ -17,34 +17,6 @@
 #define ANEC_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #define ANEC_PRINTF(f, a)
-//
-// The driver: compiler/main.c dispatches to one function per subcommand, each
-// in its own file (cmd_check.c, cmd_compile.c). They return the exit code:
-// 0 ok, 1 errors in the input, 2 usage errors.
-//
-enum { EXIT_USER = 1, EXIT_USAGE = 2 };
-int cmd_check(int argc, char **argv);
-int cmd_compile(int argc, char **argv);
-
-// compiler/cli.c — options shared by the subcommands that compile a model
-typedef struct CliFront {
-  FrontOpts front;
-  Define defs[64];
-  char def_names[64][64];
-  const char *cmd;     // the subcommand, for usage errors
-  const char *model;   // the .anet path (the one positional argument)
-} CliFront;
-// Handles -D, --print-after, --print-after-all (getopt_long codes below) into
-// `c`, registering each define as a "<command line>" pseudo-file of `d`.
-// Returns false after printing a usage error.
-enum { OPT_PRINT_AFTER = 1000, OPT_PRINT_AFTER_ALL, OPT_EMIT, OPT_HELP, OPT_FIRST_FREE };
-bool cli_front_option(CliFront *c, Diag *d, int opt, const char *arg);
-bool cli_positional(CliFront *c, int argc, char **argv, int optind_, const char *cmd);
-void cli_usage_error(const char *cmd, const char *fmt, ...) ANEC_PRINTF(2, 3);
-// Writes `len` bytes to `path` atomically (temp file in the same directory,
-// then rename); "-" is stdout. Reports failures to stderr.
-bool cli_write_file(const char *path, const char *data, size_t len);
-
 #endif
 
 //
