@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "anert.h" // arena, fp16, MIL programs: the runtime the compiler builds on
+
 #define ANEC_VERSION "0.1.0"
 
 #if defined(__GNUC__)
@@ -18,22 +20,6 @@
 #else
 #define ANEC_PRINTF(f, a)
 #endif
-
-//
-// arena.c — bump allocation; everything of one compilation lives in one arena
-//
-typedef struct ArenaBlock ArenaBlock;
-typedef struct Arena {
-  ArenaBlock *head;
-  size_t total; // bytes handed out, for reports
-} Arena;
-
-void *arena_alloc(Arena *a, size_t n); // zeroed, 16-byte aligned; aborts on OOM
-void *arena_grow(Arena *a, void *old, size_t old_n, size_t new_n); // copy-grow
-char *arena_strdup(Arena *a, const char *s);
-char *arena_strndup(Arena *a, const char *s, size_t n);
-char *arena_printf(Arena *a, const char *fmt, ...) ANEC_PRINTF(2, 3);
-void arena_free(Arena *a);
 
 //
 // diag.c — source files and GCC-style diagnostics

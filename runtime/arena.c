@@ -1,6 +1,6 @@
 // arena.c — bump allocation for one compilation: every AST node, graph node
 // and string of a compile lives here and is freed at once by arena_free.
-#include "anec.h"
+#include "anert.h"
 
 #include <stdlib.h>
 #include <string.h>

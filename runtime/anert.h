@@ -1,0 +1,263 @@
+// anert.h — the one header of libanert, the runtime: arena memory, located
+// messages, fp16, the MIL program (typed, in memory), its reader, printer and
+// MILBlob v2 weights, and the reference executor. It includes nothing from
+// compiler/; the compiler includes it.
+#ifndef ANERT_H
+#define ANERT_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#if defined(__GNUC__)
+#define ANERT_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define ANERT_PRINTF(f, a)
+#endif
+
+//
+// arena.c — bump allocation: everything of one compilation or one loaded
+// program lives in one arena and is freed at once.
+//
+typedef struct ArenaBlock ArenaBlock;
+typedef struct Arena {
+  ArenaBlock *head;
+  size_t total; // bytes handed out, for reports
+} Arena;
+
+void *arena_alloc(Arena *a, size_t n); // zeroed, 16-byte aligned; aborts on OOM
+void *arena_grow(Arena *a, void *old, size_t old_n, size_t new_n); // copy-grow
+char *arena_strdup(Arena *a, const char *s);
+char *arena_strndup(Arena *a, const char *s, size_t n);
+char *arena_printf(Arena *a, const char *fmt, ...) ANERT_PRINTF(2, 3);
+void arena_free(Arena *a);
+
+//
+// srcmsg.c — one located message in GCC's format:
+//   file:line:col: LEVEL: message
+//      12 | the source line
+//         |     ^~~~
+// Columns are 1-based bytes; the range ends at (last_line, last_column),
+// inclusive. text == NULL or line beyond the text: the header line only.
+//
+typedef struct SrcSpan {
+  int first_line, first_column;
+  int last_line, last_column;
+} SrcSpan;
+
+void srcmsg_print(FILE *out, const char *file, const char *text, size_t len, SrcSpan span,
+                  const char *level, const char *msg);
+// Length of the well-formed UTF-8 sequence at s[0..n) (1 to 4), 0 if invalid.
+int utf8_decode(const char *s, size_t n, uint32_t *cp);
+
+//
+// RtDiag — where runtime readers report errors about their input files.
+//
+typedef struct RtDiag {
+  FILE *out;      // NULL: count only
+  int errors;
+  int max_errors; // 0: 20
+  bool stop;      // too many errors: readers bail out
+} RtDiag;
+
+void rt_error(RtDiag *d, const char *file, const char *text, size_t len, SrcSpan span,
+              const char *fmt, ...) ANERT_PRINTF(6, 7);
+void rt_warning(RtDiag *d, const char *file, const char *text, size_t len, SrcSpan span,
+                const char *fmt, ...) ANERT_PRINTF(6, 7);
+// An error about a file as a whole: "file: error: msg" (file may be NULL).
+void rt_error_file(RtDiag *d, const char *file, const char *fmt, ...) ANERT_PRINTF(3, 4);
+
+//
+// fp16.c — IEEE half precision; F16C / NEON where the CPU has them
+//
+float fp16_to_f32(uint16_t h);
+uint16_t f32_to_fp16(float f); // round to nearest even, overflow to inf
+void fp16_to_f32_n(const uint16_t *in, float *out, size_t n);
+void f32_to_fp16_n(const float *in, uint16_t *out, size_t n);
+
+//
+// The MIL program
+//
+typedef enum {
+  MIL_BOOL, MIL_STRING,
+  MIL_FP16, MIL_FP32, MIL_FP64, MIL_BF16,
+  MIL_INT4, MIL_INT8, MIL_INT16, MIL_INT32, MIL_INT64,
+  MIL_UINT1, MIL_UINT2, MIL_UINT4, MIL_UINT8, MIL_UINT16, MIL_UINT32, MIL_UINT64,
+  MIL_NDTYPES
+} MilDType;
+
+const char *mil_dtype_name(MilDType t);          // "fp16"
+int mil_dtype_lookup(const char *name);          // MilDType, or -1
+bool mil_dtype_is_float(MilDType t);
+int mil_dtype_bits(MilDType t);                  // 16 for fp16; 0 for string
+
+#define MIL_MAX_RANK 8
+#define MIL_ANY (-1) // a `?` dimension or list length
+
+typedef enum { MIL_T_TENSOR, MIL_T_LIST, MIL_T_TUPLE, MIL_T_DICT, MIL_T_STATE } MilTypeKind;
+
+// A scalar is a tensor of rank 0; `fp16` and `tensor<fp16, []>` are the
+// same type (the printer chooses the spelling by dialect).
+typedef struct MilType MilType;
+struct MilType {
+  MilTypeKind kind;
+  MilDType dtype;              // TENSOR
+  int rank;                    // TENSOR
+  int64_t dims[MIL_MAX_RANK];  // TENSOR; MIL_ANY for '?'
+  MilType *elem;               // LIST element, DICT value, STATE content
+  MilType *key;                // DICT key
+  int64_t length;              // LIST length or MIL_ANY
+  MilType **items;             // TUPLE
+  int nitems;
+};
+
+typedef struct MilLoc {
+  int line, col;               // 1-based, of the first byte
+  int last_line, last_col;     // inclusive end
+} MilLoc;
+
+typedef enum { MIL_V_TENSOR, MIL_V_BLOB, MIL_V_LIST, MIL_V_TUPLE, MIL_V_DICT } MilValueKind;
+
+// A typed literal. Tensor elements are held widened: floating dtypes in `f`
+// (exact for fp16/fp32), integers and bools in `i`, strings in `s`.
+typedef struct MilValue MilValue;
+struct MilValue {
+  MilValueKind kind;
+  MilType *type;
+  int64_t count;               // TENSOR: number of elements
+  double *f;
+  int64_t *i;
+  char **s;
+  char *blob_path;             // BLOB: as written ("@model_path/weights/weight.bin")
+  uint64_t blob_offset;        // BLOB: offset of the blob's metadata record
+  MilValue **items;            // LIST, TUPLE; DICT: key, value, key, value...
+  int nitems;
+  MilLoc loc;
+};
+
+// What an argument binds: a value by name, a literal, or a tuple of those.
+typedef enum { MIL_B_REF, MIL_B_VALUE, MIL_B_TUPLE } MilBindingKind;
+typedef struct MilBinding MilBinding;
+struct MilBinding {
+  MilBindingKind kind;
+  const char *ref;             // REF: the name as written
+  int var;                     // REF: index into MilFunc.vars (resolved by the reader)
+  MilValue *value;             // VALUE
+  MilBinding *items;           // TUPLE
+  int nitems;
+  MilLoc loc;
+};
+
+typedef struct MilArg {
+  const char *name;            // parameter name: "x", "weight"
+  MilBinding b;
+  MilLoc loc;
+} MilArg;
+
+typedef struct MilAttr {
+  const char *name;            // "name", "val", "buildInfo"
+  MilValue *value;
+  MilLoc loc;
+} MilAttr;
+
+// An SSA value of a function: an input or an op output.
+typedef struct MilVar {
+  const char *name;
+  MilType *type;
+  int op;                      // producing op index, -1 for function inputs
+  MilLoc loc;
+} MilVar;
+
+typedef struct MilOp {
+  const char *op;              // "conv"
+  MilArg *args;                // as written (Apple's printer sorts them)
+  int nargs;
+  MilAttr *attrs;              // [name = string("conv"), val = ...]
+  int nattrs;
+  int *outputs;                // indices into MilFunc.vars
+  int noutputs;
+  MilLoc loc;
+} MilOp;
+
+typedef struct MilFunc {
+  const char *name;            // "main"
+  const char *opset;           // "ios18"
+  int *inputs;                 // indices into vars
+  int ninputs;
+  MilAttr *attrs;              // function attributes (FlexibleShapeInformation)
+  int nattrs;
+  MilOp *ops;
+  int nops;
+  MilVar *vars;
+  int nvars;
+  int *outputs;                // indices into vars, in `-> (a, b)` order
+  int noutputs;
+  MilLoc loc;
+} MilFunc;
+
+typedef struct MilProgram {
+  Arena arena;                 // owns everything below
+  const char *path;            // the .mil file as given
+  const char *model_dir;       // @model_path: the directory of the .mil file
+  const char *text;            // the source text (NUL-terminated copy)
+  size_t len;
+  const char *version;         // "1.3"
+  MilAttr *attrs;              // program attributes (buildInfo)
+  int nattrs;
+  MilFunc *funcs;
+  int nfuncs;
+} MilProgram;
+
+// mil_read.c — parses MIL text and type-checks every op's arguments against
+// its signature where the op is known. Errors go to `d` located in the text.
+// Returns NULL on errors (nothing to free then).
+MilProgram *mil_read_file(const char *path, RtDiag *d);
+MilProgram *mil_read_text(const char *name, const char *text, size_t len, const char *model_dir,
+                          RtDiag *d);
+void mil_free(MilProgram *p);
+void mil_error_at(RtDiag *d, const MilProgram *p, MilLoc loc, const char *fmt, ...)
+    ANERT_PRINTF(4, 5);
+const MilFunc *mil_func(const MilProgram *p, const char *name); // NULL if absent
+const MilArg *mil_arg(const MilOp *op, const char *name);       // NULL if absent
+const MilAttr *mil_attr(const MilAttr *attrs, int n, const char *name);
+bool mil_type_eq(const MilType *a, const MilType *b);
+
+// mil_print.c — prints a program the way Apple's tools do for its version:
+// program(1.0) with verbose tensor<T, []>(v) scalars, program(1.3) with short
+// scalars; floats as C99 hex floats; arguments and attributes as stored.
+void mil_print(const MilProgram *p, FILE *out);
+// Structural equality of two programs (types, values, ops, names), for
+// round-trip tests; locations are ignored.
+bool mil_program_eq(const MilProgram *a, const MilProgram *b);
+
+// milblob.c — MILBlob v2 weight files (coremltools StorageFormat): a 64-byte
+// header {u32 count, u32 version = 2}, then per blob at 64-byte aligned
+// offsets a 64-byte metadata record {u32 sentinel 0xDEADBEEF, u32 dtype,
+// u64 size, u64 data offset, ...} followed by the data.
+enum { MILBLOB_FP16 = 1, MILBLOB_FP32 = 2, MILBLOB_UINT8 = 3, MILBLOB_INT8 = 4,
+       MILBLOB_BF16 = 5, MILBLOB_INT16 = 6, MILBLOB_UINT16 = 7, MILBLOB_INT4 = 8,
+       MILBLOB_INT32 = 14, MILBLOB_UINT32 = 15 };
+typedef struct MilBlob {
+  uint32_t dtype;              // MILBLOB_*
+  uint64_t size;               // bytes of data
+  const unsigned char *data;   // into the mapped/loaded file
+} MilBlob;
+typedef struct MilBlobFile {
+  char *path;
+  unsigned char *bytes;
+  size_t len;
+  uint32_t count;
+} MilBlobFile;
+// Loads and validates the header; errors name the file.
+bool milblob_open(MilBlobFile *f, const char *path, RtDiag *d);
+// The blob whose metadata record is at `offset` (BLOBFILE's offset), checked:
+// alignment, sentinel, dtype known, data inside the file.
+bool milblob_get(const MilBlobFile *f, uint64_t offset, MilBlob *out, RtDiag *d);
+void milblob_close(MilBlobFile *f);
+// Writes a MILBlob v2 file with `n` blobs; offsets[i] receives each blob's
+// metadata offset (for BLOBFILE). Atomic (temp file + rename).
+bool milblob_write(const char *path, const MilBlob *blobs, int n, uint64_t *offsets, RtDiag *d);
+
+#endif
