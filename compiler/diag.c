@@ -74,15 +74,22 @@ SrcLoc loc_span(SrcLoc a, SrcLoc b) {
 // UTF-8
 //
 
-// Length of the well-formed UTF-8 sequence at the start of s[0..n): 1 to 4,
-// or 0 for overlongs, surrogates, code points past U+10FFFF, stray
-// continuation bytes and sequences cut short.
+// The length of a sequence as its first byte tells it; 0 for a byte that
+// cannot start one (a continuation byte, or 0xF8 and above).
+static int utf8_length(unsigned char lead) {
+  if (lead < 0x80)
+    return 1;
+  if (lead < 0xC0)
+    return 0;
+  return lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : lead < 0xF8 ? 4 : 0;
+}
+
+// Overlongs, surrogates, code points past U+10FFFF, stray continuation
+// bytes and sequences cut short all give 0.
 int utf8_decode(const char *s, size_t n, uint32_t *cp) {
   static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
   const unsigned char *p = (const unsigned char *)s;
-  if (n == 0)
-    return 0;
-  int len = p[0] < 0x80 ? 1 : p[0] < 0xC0 ? 0 : p[0] < 0xE0 ? 2 : p[0] < 0xF0 ? 3 : p[0] < 0xF8 ? 4 : 0;
+  int len = n ? utf8_length(p[0]) : 0;
   if (len == 0 || (size_t)len > n)
     return 0;
   uint32_t c = len == 1 ? p[0] : p[0] & (0x7F >> len);
@@ -215,8 +222,8 @@ static void print_source(Diag *d, SrcFile *f, SrcLoc loc) {
     n--;
   Shown s;
   shown_build(&s, p, n);
-  long first = loc.first_column - 1, last = first;
-  if (loc.last_line == loc.first_line && loc.last_column - 1 > first)
+  long first = (long)loc.first_column - 1, last = first;
+  if (loc.last_line == loc.first_line && (long)loc.last_column - 1 > first)
     last = loc.last_column - 1;
   else if (loc.last_line > loc.first_line && (long)n - 1 > first)
     last = (long)n - 1;

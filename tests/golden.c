@@ -662,11 +662,15 @@ typedef struct Lines {
 
 static Lines lines_split(const Buf *b) {
   Lines l = {0};
+  size_t cap = 0;
   for (size_t off = 0; off < b->len; l.n++) {
     const char *nl = memchr(b->data + off, '\n', b->len - off);
     size_t n = nl ? (size_t)(nl - (b->data + off)) + 1 : b->len - off;
-    l.at = xrealloc(l.at, sizeof(char *) * (size_t)(l.n + 1));
-    l.len = xrealloc(l.len, sizeof(size_t) * (size_t)(l.n + 1));
+    if ((size_t)l.n == cap) {
+      cap = cap ? 2 * cap : 64;
+      l.at = xrealloc(l.at, sizeof(char *) * cap);
+      l.len = xrealloc(l.len, sizeof(size_t) * cap);
+    }
     l.at[l.n] = b->data + off;
     l.len[l.n] = n;
     off += n;
