@@ -67,9 +67,7 @@ void diag_report(Diag *d, DiagLevel lvl, SrcLoc loc, const char *fmt, va_list ap
 const char *diag_suggest(const char *name, const char *const *cands, int n);
 SrcLoc loc_none(void);
 SrcLoc loc_span(SrcLoc a, SrcLoc b); // from the start of a to the end of b
-// Length (1-4) of the well-formed UTF-8 character at s[0..n) and its code
-// point in *cp (may be NULL); 0 for an invalid or cut-short sequence.
-int utf8_decode(const char *s, size_t n, uint32_t *cp);
+// (utf8_decode, srcmsg_quote: runtime/srcmsg.c, declared in anert.h)
 
 //
 // dsl/source.c — reading model files

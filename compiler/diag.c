@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { LINE_CAP = 200 }; // longest part of a source line shown, in bytes
-
 static const char *const level_names[] = {"error", "warning", "note"};
 
 static void *xrealloc(void *p, size_t n) {
@@ -71,41 +69,6 @@ SrcLoc loc_span(SrcLoc a, SrcLoc b) {
 }
 
 //
-// UTF-8
-//
-
-// The length of a sequence as its first byte tells it; 0 for a byte that
-// cannot start one (a continuation byte, or 0xF8 and above).
-static int utf8_length(unsigned char lead) {
-  if (lead < 0x80)
-    return 1;
-  if (lead < 0xC0)
-    return 0;
-  return lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : lead < 0xF8 ? 4 : 0;
-}
-
-// Overlongs, surrogates, code points past U+10FFFF, stray continuation
-// bytes and sequences cut short all give 0.
-int utf8_decode(const char *s, size_t n, uint32_t *cp) {
-  static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
-  const unsigned char *p = (const unsigned char *)s;
-  int len = n ? utf8_length(p[0]) : 0;
-  if (len == 0 || (size_t)len > n)
-    return 0;
-  uint32_t c = len == 1 ? p[0] : p[0] & (0x7F >> len);
-  for (int i = 1; i < len; i++) {
-    if ((p[i] & 0xC0) != 0x80)
-      return 0;
-    c = c << 6 | (p[i] & 0x3F);
-  }
-  if (c < min[len] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-    return 0;
-  if (cp)
-    *cp = c;
-  return len;
-}
-
-//
 // Source lines
 //
 
@@ -137,103 +100,6 @@ static const char *file_line(SrcFile *f, int line, size_t *len) {
   const char *nl = memchr(p, '\n', (size_t)(f->text + f->len - p));
   *len = nl ? (size_t)(nl - p) : (size_t)(f->text + f->len - p);
   return p;
-}
-
-// A source line as printed: printable bytes, and the display column of each
-// source byte so the caret lines up under multi-byte characters.
-typedef struct Shown {
-  char text[LINE_CAP + 8];
-  int len;                // bytes in text
-  int col[LINE_CAP + 1];  // display column (0-based) of source byte i; col[n]: the end
-  int n;                  // source bytes shown
-  bool cut;               // the line was longer than LINE_CAP bytes
-} Shown;
-
-// Whether a well-formed character would not print as itself: C0/C1 controls,
-// DEL, and the bidirectional overrides that reorder what a terminal shows.
-static bool char_hidden(uint32_t c) {
-  return c < 0x20 || (c >= 0x7F && c < 0xA0) || (c >= 0x202A && c <= 0x202E) ||
-         (c >= 0x2066 && c <= 0x2069);
-}
-
-// Appends the character at p[0..k) (k == 0: an invalid byte) to s.
-static void shown_put(Shown *s, const char *p, int k, uint32_t c) {
-  if (k == 0 || (char_hidden(c) && c != '\t')) {
-    s->text[s->len++] = '?';
-  } else if (c == '\t') {
-    s->text[s->len++] = ' ';
-  } else {
-    memcpy(s->text + s->len, p, (size_t)k);
-    s->len += k;
-  }
-}
-
-static void shown_build(Shown *s, const char *p, size_t n) {
-  s->cut = n > LINE_CAP;
-  if (s->cut) {
-    n = LINE_CAP;
-    while (n > LINE_CAP - 3 && ((unsigned char)p[n] & 0xC0) == 0x80)
-      n--; // do not split a character
-  }
-  int width = 0; // display columns so far
-  s->len = s->n = 0;
-  while ((size_t)s->n < n) {
-    uint32_t c = 0;
-    int k = utf8_decode(p + s->n, n - (size_t)s->n, &c);
-    shown_put(s, p + s->n, k, c);
-    for (int j = 0; j < (k ? k : 1); j++)
-      s->col[s->n++] = width;
-    width++;
-  }
-  s->col[s->n] = width;
-  if (s->cut) {
-    memcpy(s->text + s->len, " ...", 4);
-    s->len += 4;
-  }
-}
-
-// Display column of source byte i (0-based) of the line. Bytes past what is
-// shown map just past the end of the line, or onto the " ..." of a cut line.
-static int shown_col(const Shown *s, long i) {
-  if (i < s->n)
-    return s->col[i < 0 ? 0 : i];
-  return s->col[s->n] + (s->cut ? 1 : 0);
-}
-
-static int count_digits(int v) {
-  int n = 1;
-  while (v >= 10) {
-    v /= 10;
-    n++;
-  }
-  return n;
-}
-
-// The quoted line and the caret line under it, in GCC's layout:
-//    12 |   q = linear(dimm, wq)
-//       |              ^~~~
-// A range that goes on to later lines is underlined to the end of its first.
-static void print_source(Diag *d, SrcFile *f, SrcLoc loc) {
-  size_t n;
-  const char *p = file_line(f, loc.first_line, &n);
-  if (!p)
-    return;
-  if (n && p[n - 1] == '\r') // a CRLF file: do not show the CR
-    n--;
-  Shown s;
-  shown_build(&s, p, n);
-  long first = (long)loc.first_column - 1, last = first;
-  if (loc.last_line == loc.first_line && (long)loc.last_column - 1 > first)
-    last = loc.last_column - 1;
-  else if (loc.last_line > loc.first_line && (long)n - 1 > first)
-    last = (long)n - 1;
-  int from = shown_col(&s, first), to = shown_col(&s, last);
-  int w = count_digits(loc.first_line) < 4 ? 4 : count_digits(loc.first_line);
-  fprintf(d->out, " %*d | %.*s\n", w, loc.first_line, s.len, s.text);
-  fprintf(d->out, " %*s | %*s^", w, "", from, "");
-  for (int i = from; i < to; i++)
-    fputc('~', d->out);
-  fputc('\n', d->out);
 }
 
 //
@@ -277,8 +143,11 @@ void diag_report(Diag *d, DiagLevel lvl, SrcLoc loc, const char *fmt, va_list ap
   print_header(d, f, loc, lvl);
   vfprintf(d->out, fmt, ap);
   fputc('\n', d->out);
-  if (f && loc.first_column > 0)
-    print_source(d, f, loc);
+  size_t n;
+  const char *line = f && loc.first_column > 0 ? file_line(f, loc.first_line, &n) : NULL;
+  if (line)
+    srcmsg_quote(d->out, line, n, (SrcSpan){loc.first_line, loc.first_column, loc.last_line,
+                                            loc.last_column});
 }
 
 void diag_error(Diag *d, SrcLoc loc, const char *fmt, ...) {

@@ -49,6 +49,8 @@ typedef struct SrcSpan {
 
 void srcmsg_print(FILE *out, const char *file, const char *text, size_t len, SrcSpan span,
                   const char *level, const char *msg);
+// Just the quoted line p[0..n) (no '\n') and its caret line.
+void srcmsg_quote(FILE *out, const char *p, size_t n, SrcSpan span);
 // Length of the well-formed UTF-8 sequence at s[0..n) (1 to 4), 0 if invalid.
 int utf8_decode(const char *s, size_t n, uint32_t *cp);
 
