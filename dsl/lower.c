@@ -5,6 +5,7 @@
 // errors point at the expression that caused them.
 #include "anec.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,8 @@ struct Binding {
 
 typedef struct Scope Scope;
 struct Scope {
-  Binding *vars;
+  Binding *vars;  // newest first
+  StrMap map;     // name -> Binding
   Scope *parent;
   bool top;       // the model's top level (inputs, outputs, loss allowed)
 };
@@ -47,13 +49,6 @@ struct Frame {
   const Ast *layer;
   SrcLoc call;
   Frame *up;
-};
-
-typedef struct ParamName ParamName;
-struct ParamName {
-  const char *name;
-  SrcLoc loc;
-  ParamName *next;
 };
 
 typedef struct Lower {
@@ -69,7 +64,10 @@ typedef struct Lower {
   int eval_depth;        // active eval() calls: bounds the recursion
   const char *prefix;    // parameter name prefix: "layers.3."
   const char *scope;     // node scope: "layers.3/block/attention"
-  ParamName *params;     // declared parameter names, for redefinitions
+  StrMap params;         // full parameter name -> SrcLoc of its declaration
+  StrMap inputs;         // input name -> Node
+  StrMap outputs;        // output name -> Node
+  int64_t steps;         // statements and repeat iterations run, for the budget
   const Define *defs;
   int ndefs;
   bool *def_used;
@@ -79,7 +77,10 @@ typedef struct Lower {
 
 // MAX_EXPR_DEPTH bounds eval()'s recursion: the parser's stack limits nesting
 // in brackets, but not a left-associative chain like 1 + 1 + ... + 1.
-enum { MAX_CALL_DEPTH = 64, MAX_REPEAT = 100000, MAX_EXPR_DEPTH = 1000 };
+// MAX_NODES and MAX_STEPS bound what a model may unroll to, so that nested
+// repeats cannot make the compiler run for hours.
+enum { MAX_CALL_DEPTH = 64, MAX_REPEAT = 100000, MAX_EXPR_DEPTH = 1000, MAX_NODES = 1 << 20 };
+#define MAX_STEPS ((int64_t)5 * 1000 * 1000)
 
 static Value eval(Lower *L, Scope *sc, const Ast *e);
 static bool exec_block(Lower *L, Scope *sc, const Ast *body, Value *ret, bool *returned);
@@ -109,27 +110,37 @@ static const char *kind_name(ValKind k) {
 static Scope *scope_new(Lower *L, Scope *parent) {
   Scope *s = arena_alloc(L->a, sizeof *s);
   s->parent = parent;
+  strmap_init(&s->map, L->a);
   return s;
 }
 
 static Binding *scope_find(Scope *sc, const char *name) {
-  for (; sc; sc = sc->parent)
-    for (Binding *b = sc->vars; b; b = b->next)
-      if (!strcmp(b->name, name))
-        return b;
+  for (; sc; sc = sc->parent) {
+    Binding *b = strmap_get(&sc->map, name);
+    if (b)
+      return b;
+  }
   return NULL;
 }
 
-static void scope_set(Lower *L, Scope *sc, const char *name, Value v, SrcLoc loc) {
-  for (Binding *b = sc->vars; b; b = b->next)
-    if (!strcmp(b->name, name)) {
-      b->val = v;
-      b->loc = loc;
-      return;
-    }
+// Adds a new binding to the scope (the name must not be bound in it yet).
+static Binding *scope_add(Lower *L, Scope *sc, Binding init) {
   Binding *b = arena_alloc(L->a, sizeof *b);
-  *b = (Binding){.name = name, .val = v, .loc = loc, .next = sc->vars};
+  *b = init;
+  b->next = sc->vars;
   sc->vars = b;
+  strmap_put(&sc->map, b->name, b);
+  return b;
+}
+
+static void scope_set(Lower *L, Scope *sc, const char *name, Value v, SrcLoc loc) {
+  Binding *b = strmap_get(&sc->map, name);
+  if (b) {
+    b->val = v;
+    b->loc = loc;
+    return;
+  }
+  scope_add(L, sc, (Binding){.name = name, .val = v, .loc = loc});
 }
 
 //
@@ -192,6 +203,10 @@ static SrcLoc site_of(Lower *L, SrcLoc loc) {
 }
 
 static Node *node_new(Lower *L, OpKind op, Node **in, int nin, SrcLoc loc) {
+  if (L->g->nnodes == MAX_NODES) {
+    error_at(L, loc, "the model unrolls to more than %d graph nodes", MAX_NODES);
+    L->d->stop = true; // nothing after this would be worth reporting
+  }
   Node *n = graph_add(L->g, op, in, nin, loc);
   n->site = site_of(L, loc);
   n->scope = L->scope;
@@ -276,6 +291,10 @@ static Value arith_int(Lower *L, int op, Value a, Value b, SrcLoc loc) {
 }
 
 static Value arith(Lower *L, int op, Value a, Value b, SrcLoc loc) {
+  if (op == '@') {
+    error_at(L, loc, "'@' needs tensors, not numbers");
+    return v_poison(loc);
+  }
   if (a.kind == V_INT && b.kind == V_INT)
     return arith_int(L, op, a, b, loc);
   double x = num(a), y = num(b);
@@ -283,16 +302,13 @@ static Value arith(Lower *L, int op, Value a, Value b, SrcLoc loc) {
   case '+': return v_float(x + y, loc);
   case '-': return v_float(x - y, loc);
   case '*': return v_float(x * y, loc);
-  case '/':
+  default: // '/' and '%'
     if (y == 0) {
       error_at(L, loc, "division by zero");
       return v_poison(loc);
     }
-    return v_float(x / y, loc);
-  case '%': return v_float(fmod(x, y), loc);
+    return v_float(op == '/' ? x / y : fmod(x, y), loc);
   }
-  error_at(L, loc, "'@' needs tensors, not numbers");
-  return v_poison(loc);
 }
 
 static Value eval_binop(Lower *L, Scope *sc, const Ast *e) {
@@ -872,7 +888,9 @@ static Value eval_expr(Lower *L, Scope *sc, const Ast *e) {
 static Value eval(Lower *L, Scope *sc, const Ast *e) {
   if (L->d->stop)
     return v_poison(e->loc);
-  if (L->eval_depth >= MAX_EXPR_DEPTH) {
+  bool leaf = e->kind == AST_INT || e->kind == AST_FLOAT || e->kind == AST_STR ||
+              e->kind == AST_NAME; // no recursion below: one error per too-deep path
+  if (L->eval_depth >= MAX_EXPR_DEPTH && !leaf) {
     error_at(L, e->loc, "expression nested too deeply");
     return v_poison(e->loc);
   }
@@ -969,19 +987,19 @@ static bool eval_init(Lower *L, Scope *sc, const Ast *e, Node *p) {
 }
 
 static bool declare_param_name(Lower *L, const char *full, SrcLoc loc) {
-  for (ParamName *p = L->params; p; p = p->next)
-    if (!strcmp(p->name, full)) {
-      error_begin(L, loc, "redefinition of parameter '%s'", full);
-      diag_note(L->d, p->loc, "'%s' was first declared here", full);
-      note_stack(L);
-      if (L->frame)
-        diag_note(L->d, loc, "a layer that declares parameters is called once per scope; "
-                             "wrap repeated uses in 'repeat'");
-      return false;
-    }
-  ParamName *p = arena_alloc(L->a, sizeof *p);
-  *p = (ParamName){.name = full, .loc = loc, .next = L->params};
-  L->params = p;
+  SrcLoc *first = strmap_get(&L->params, full);
+  if (first) {
+    error_begin(L, loc, "redefinition of parameter '%s'", full);
+    diag_note(L->d, *first, "'%s' was first declared here", full);
+    note_stack(L);
+    if (L->frame)
+      diag_note(L->d, loc, "a layer that declares parameters is called once per scope; "
+                           "wrap repeated uses in 'repeat'");
+    return false;
+  }
+  SrcLoc *where = arena_alloc(L->a, sizeof *where);
+  *where = loc;
+  strmap_put(&L->params, full, where);
   return true;
 }
 
@@ -1012,13 +1030,11 @@ static bool exec_input(Lower *L, Scope *sc, const Ast *s) {
     error_at(L, s->loc, "inputs are declared at the top level of the model, not in a layer");
     return false;
   }
-  for (int i = 0; i < L->g->nnodes; i++) {
-    Node *n = L->g->nodes[i];
-    if (n->op == OP_INPUT && !strcmp(n->name, s->name)) {
-      error_at(L, s->name_loc, "redefinition of input '%s'", s->name);
-      diag_note(L->d, n->loc, "'%s' was first declared here", s->name);
-      return false;
-    }
+  Node *prev = strmap_get(&L->inputs, s->name);
+  if (prev) {
+    error_at(L, s->name_loc, "redefinition of input '%s'", s->name);
+    diag_note(L->d, prev->loc, "'%s' was first declared here", s->name);
+    return false;
   }
   DType dt;
   Shape shape;
@@ -1028,6 +1044,7 @@ static bool exec_input(Lower *L, Scope *sc, const Ast *s) {
   n->name = s->name;
   n->dtype = dt;
   n->shape = shape;
+  strmap_put(&L->inputs, s->name, n);
   Value v = finish(L, n);
   return v.kind == V_TENSOR && assign(L, sc, s->name, s->name_loc, v);
 }
@@ -1037,11 +1054,10 @@ static bool exec_output(Lower *L, Scope *sc, const Ast *s) {
     error_at(L, s->loc, "outputs are declared at the top level of the model, not in a layer");
     return false;
   }
-  for (int i = 0; i < L->g->noutputs; i++)
-    if (!strcmp(L->g->output_names[i], s->name)) {
-      error_at(L, s->name_loc, "redefinition of output '%s'", s->name);
-      return false;
-    }
+  if (strmap_get(&L->outputs, s->name)) {
+    error_at(L, s->name_loc, "redefinition of output '%s'", s->name);
+    return false;
+  }
   Value v;
   if (s->rhs) {
     v = eval(L, sc, s->rhs);
@@ -1058,6 +1074,7 @@ static bool exec_output(Lower *L, Scope *sc, const Ast *s) {
     return false;
   }
   graph_add_output(L->g, s->name, v.node);
+  strmap_put(&L->outputs, s->name, v.node);
   return true;
 }
 
@@ -1087,6 +1104,18 @@ static bool exec_loss(Lower *L, Scope *sc, const Ast *s) {
   return true;
 }
 
+// Counts one unit of elaboration work; false once the budget is spent.
+static bool step(Lower *L, SrcLoc loc) {
+  if (++L->steps <= MAX_STEPS)
+    return true;
+  if (!L->d->stop) {
+    error_at(L, loc, "the model takes more than %lld elaboration steps (nested repeats?)",
+             (long long)MAX_STEPS);
+    L->d->stop = true;
+  }
+  return false;
+}
+
 static bool exec_repeat(Lower *L, Scope *sc, const Ast *s, Value *ret, bool *returned) {
   Ast name = {.kind = AST_NAME, .loc = s->name_loc, .name = s->name};
   Value count = eval(L, sc, s->rhs ? s->rhs : &name);
@@ -1102,7 +1131,7 @@ static bool exec_repeat(Lower *L, Scope *sc, const Ast *s, Value *ret, bool *ret
   }
   const char *saved_prefix = L->prefix, *saved_scope = L->scope;
   bool ok = true;
-  for (int64_t i = 0; i < count.i && ok && !*returned; i++) {
+  for (int64_t i = 0; i < count.i && ok && !*returned && step(L, s->loc); i++) {
     L->prefix = arena_printf(L->a, "%s%s.%lld.", saved_prefix, s->name, (long long)i);
     L->scope = *saved_scope ? arena_printf(L->a, "%s/%s.%lld", saved_scope, s->name, (long long)i)
                             : arena_printf(L->a, "%s.%lld", s->name, (long long)i);
@@ -1116,6 +1145,8 @@ static bool exec_repeat(Lower *L, Scope *sc, const Ast *s, Value *ret, bool *ret
 }
 
 static bool exec_stmt(Lower *L, Scope *sc, const Ast *s, Value *ret, bool *returned) {
+  if (!step(L, s->loc))
+    return false;
   switch (s->kind) {
   case AST_ASSIGN: {
     Value v = eval(L, sc, s->rhs);
@@ -1169,8 +1200,13 @@ static bool parse_define(Lower *L, const Define *def, Value *out) {
   loc.last_column = loc.first_column + (int)strlen(def->value) - 1;
   if (loc.last_column < loc.first_column)
     loc.last_column = loc.first_column;
+  errno = 0;
   long long iv = strtoll(def->value, &end, 10);
   if (*def->value && !*end) {
+    if (errno == ERANGE) {
+      error_at(L, loc, "value of '%s' is too large", def->name);
+      return false;
+    }
     *out = v_int(iv, loc);
     return true;
   }
@@ -1184,10 +1220,7 @@ static bool parse_define(Lower *L, const Define *def, Value *out) {
 }
 
 static bool exec_header_line(Lower *L, const Ast *s) {
-  Binding *prev = NULL;
-  for (Binding *b = L->globals->vars; b; b = b->next)
-    if (!strcmp(b->name, s->name))
-      prev = b;
+  Binding *prev = strmap_get(&L->globals->map, s->name);
   if (prev) {
     error_at(L, s->name_loc, "redefinition of hyper-parameter '%s'", s->name);
     diag_note(L->d, prev->loc, "'%s' was first set here", s->name);
@@ -1214,9 +1247,7 @@ static bool exec_header_line(Lower *L, const Ast *s) {
              kind_name(v.kind));
     return false;
   }
-  Binding *b = arena_alloc(L->a, sizeof *b);
-  *b = (Binding){.name = s->name, .val = v, .loc = where, .hyper = true, .next = L->globals->vars};
-  L->globals->vars = b;
+  scope_add(L, L->globals, (Binding){.name = s->name, .val = v, .loc = where, .hyper = true});
   return true;
 }
 
@@ -1303,12 +1334,9 @@ static const Ast *find_model(Lower *L, Ast *items) {
 
 static void add_constants(Lower *L) {
   static const char *const names[] = {"true", "false"};
-  for (int i = 0; i < 2; i++) {
-    Binding *b = arena_alloc(L->a, sizeof *b);
-    *b = (Binding){.name = names[i], .val = v_int(i == 0, loc_none()), .loc = loc_none(),
-                   .hyper = true, .builtin = true, .next = L->globals->vars};
-    L->globals->vars = b;
-  }
+  for (int i = 0; i < 2; i++)
+    scope_add(L, L->globals, (Binding){.name = names[i], .val = v_int(i == 0, loc_none()),
+                                       .loc = loc_none(), .hyper = true, .builtin = true});
 }
 
 Graph *lower_program(Arena *a, Diag *d, Ast *prelude, Ast *model_items, int model_file,
@@ -1316,6 +1344,9 @@ Graph *lower_program(Arena *a, Diag *d, Ast *prelude, Ast *model_items, int mode
   Lower L = {.a = a, .d = d, .g = graph_new(a), .model_file = model_file, .defs = defs,
              .ndefs = ndefs, .prefix = "", .scope = ""};
   L.def_used = arena_alloc(a, sizeof(bool) * (size_t)(ndefs + 1));
+  strmap_init(&L.params, a);
+  strmap_init(&L.inputs, a);
+  strmap_init(&L.outputs, a);
   L.globals = scope_new(&L, NULL);
   add_constants(&L);
   int errors = d->errors;

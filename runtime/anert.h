@@ -35,6 +35,24 @@ char *arena_printf(Arena *a, const char *fmt, ...) ANERT_PRINTF(2, 3);
 void arena_free(Arena *a);
 
 //
+// strmap.c — a string-keyed hash map in an arena (names to anything); keys
+// are not copied. Lookups and inserts are O(1) on average.
+//
+typedef struct StrMapEntry {
+  const char *key;
+  void *value;
+} StrMapEntry;
+typedef struct StrMap {
+  Arena *arena;
+  StrMapEntry *slots;
+  size_t cap, len;
+} StrMap;
+
+void strmap_init(StrMap *m, Arena *a);
+void *strmap_get(const StrMap *m, const char *key);            // NULL if absent
+void strmap_put(StrMap *m, const char *key, void *value);      // insert or replace
+
+//
 // srcmsg.c — one located message in GCC's format:
 //   file:line:col: LEVEL: message
 //      12 | the source line
@@ -94,6 +112,12 @@ const char *mil_dtype_name(MilDType t);          // "fp16"
 int mil_dtype_lookup(const char *name);          // MilDType, or -1
 bool mil_dtype_is_float(MilDType t);
 int mil_dtype_bits(MilDType t);                  // 16 for fp16; 0 for string
+bool mil_dtype_is_int(MilDType t);               // the intN / uintN dtypes
+// The values an integer dtype holds: [lo, hi] (hi is UINT64_MAX for uint64).
+void mil_dtype_int_range(MilDType t, int64_t *lo, uint64_t *hi);
+// x rounded (nearest even) to the floating dtype t, as a double; false if a
+// finite x overflows t. fp64 and inf/nan pass through.
+bool mil_float_round(MilDType t, double x, double *out);
 
 #define MIL_MAX_RANK 8
 #define MIL_ANY (-1) // a `?` dimension or list length
@@ -133,6 +157,7 @@ struct MilValue {
   int64_t *i;
   char **s;
   char *blob_path;             // BLOB: as written ("@model_path/weights/weight.bin")
+  char *blob_file;             // BLOB: the file to open (@model_path resolved by the reader)
   uint64_t blob_offset;        // BLOB: offset of the blob's metadata record
   MilValue **items;            // LIST, TUPLE; DICT: key, value, key, value...
   int nitems;
@@ -213,8 +238,10 @@ typedef struct MilProgram {
 } MilProgram;
 
 // mil_read.c — parses MIL text and type-checks every op's arguments against
-// its signature where the op is known. Errors go to `d` located in the text.
-// Returns NULL on errors (nothing to free then).
+// its signature where the op is known (mil_ops.c). Errors go to `d` (NULL:
+// stderr) located in the text. Returns NULL on errors (nothing to free then).
+// BLOBFILE paths are resolved against model_dir (@model_path; mil_read_file:
+// the .mil file's directory) into MilValue.blob_file, not opened.
 MilProgram *mil_read_file(const char *path, RtDiag *d);
 MilProgram *mil_read_text(const char *name, const char *text, size_t len, const char *model_dir,
                           RtDiag *d);
@@ -225,6 +252,30 @@ const MilFunc *mil_func(const MilProgram *p, const char *name); // NULL if absen
 const MilArg *mil_arg(const MilOp *op, const char *name);       // NULL if absent
 const MilAttr *mil_attr(const MilAttr *attrs, int n, const char *name);
 bool mil_type_eq(const MilType *a, const MilType *b);
+int64_t mil_type_count(const MilType *t); // elements of a tensor type; -1 with a '?' dim
+// Whether a program version spells scalars verbosely: program(1.0) writes
+// tensor<int32, []>(1), program(1.3) int32(1).
+bool mil_version_verbose(const char *version);
+// A type as MIL spells it; verbose: rank-0 tensors as tensor<T, []> (program(1.0)).
+char *mil_type_str(Arena *a, const MilType *t, bool verbose);
+
+// mil_ops.c — the signatures of the known ops, one const table sorted by
+// name. Parameter lists are space-separated names ("x weight"); a parameter
+// may be an argument or (const, constexpr_*) an attribute; the `name`
+// attribute is implied. Ops not in the table are accepted by the reader.
+typedef struct MilOpSig {
+  const char *name;            // "conv"
+  const char *required;        // "x weight"
+  const char *optional;        // "bias strides pad_type pad dilations groups"
+  int min_outputs, max_outputs; // max_outputs -1: any number
+} MilOpSig;
+extern const MilOpSig mil_op_sigs[];
+extern const int mil_op_nsigs;
+const MilOpSig *mil_op_sig(const char *name); // NULL for an op not in the table
+// The next name of a parameter list at or after `list` (its length in *len),
+// NULL at the end: for (w = l; (w = mil_param_next(w, &n)); w += n) ...
+const char *mil_param_next(const char *list, size_t *len);
+bool mil_param_in(const char *list, const char *name);
 
 // mil_print.c — prints a program the way Apple's tools do for its version:
 // program(1.0) with verbose tensor<T, []>(v) scalars, program(1.3) with short
@@ -240,7 +291,11 @@ bool mil_program_eq(const MilProgram *a, const MilProgram *b);
 // u64 size, u64 data offset, ...} followed by the data.
 enum { MILBLOB_FP16 = 1, MILBLOB_FP32 = 2, MILBLOB_UINT8 = 3, MILBLOB_INT8 = 4,
        MILBLOB_BF16 = 5, MILBLOB_INT16 = 6, MILBLOB_UINT16 = 7, MILBLOB_INT4 = 8,
-       MILBLOB_INT32 = 14, MILBLOB_UINT32 = 15 };
+       MILBLOB_UINT1 = 9, MILBLOB_UINT2 = 10, MILBLOB_UINT4 = 11, MILBLOB_UINT3 = 12,
+       MILBLOB_UINT6 = 13, MILBLOB_INT32 = 14, MILBLOB_UINT32 = 15,
+       MILBLOB_FP8E4M3FN = 16, MILBLOB_FP8E5M2 = 17 };
+// The MILBLOB_* code of a MIL dtype, 0 if weight files cannot hold it.
+uint32_t milblob_dtype(MilDType t);
 typedef struct MilBlob {
   uint32_t dtype;              // MILBLOB_*
   uint64_t size;               // bytes of data
@@ -261,5 +316,69 @@ void milblob_close(MilBlobFile *f);
 // Writes a MILBlob v2 file with `n` blobs; offsets[i] receives each blob's
 // metadata offset (for BLOBFILE). Atomic (temp file + rename).
 bool milblob_write(const char *path, const MilBlob *blobs, int n, uint64_t *offsets, RtDiag *d);
+
+//
+// tensor.c — host tensors: dense C-order arrays that cross the runtime's
+// boundary (.npy files, executor inputs and outputs)
+//
+#define RT_MAX_NUMEL ((int64_t)1 << 40) // most elements of one tensor
+
+typedef struct RtTensor {
+  MilDType dtype;              // MIL_FP16, MIL_FP32 or MIL_INT32
+  int rank;
+  int64_t dims[MIL_MAX_RANK];
+  int64_t count;               // elements: the product of dims (1 for rank 0)
+  void *data;                  // count elements, native byte order
+} RtTensor;
+
+// The product of dims; -1 for a negative dim, a rank over MIL_MAX_RANK or
+// more than RT_MAX_NUMEL elements.
+int64_t rt_numel(int rank, const int64_t *dims);
+size_t rt_dtype_size(MilDType t); // bytes of fp16, fp32, int32; 0 for others
+// Zeroed storage (malloc'd); false for a bad shape or dtype, or out of memory.
+bool rt_tensor_alloc(RtTensor *t, MilDType dtype, int rank, const int64_t *dims);
+void rt_tensor_free(RtTensor *t); // for tensors from rt_tensor_alloc/npy_read
+char *rt_shape_str(char *buf, size_t n, int rank, const int64_t *dims); // "[1, 768, ?]"
+
+//
+// npy.c — NumPy .npy files (versions 1.0-3.0) of float16, float32, int32 in
+// C order. Errors name the file: bad magic, unsupported dtype, Fortran
+// order, a malformed header, absurd shapes, data truncated or followed by
+// more bytes. Big-endian data is swapped on reading.
+//
+bool npy_read(const char *path, RtTensor *out, RtDiag *d);
+// Version 1.0, little-endian; atomic (temp file + rename).
+bool npy_write(const char *path, const RtTensor *t, RtDiag *d);
+
+//
+// exec.c, exec_ops.c — the reference executor: runs one MIL function on the
+// CPU. Prepared once (constants and BLOBFILE weights loaded, every op's
+// operands and parameters checked, static shapes computed and checked
+// against the declared types, buffers planned by liveness), then run many
+// times. Not for concurrent runs of one Exec.
+//
+typedef enum {
+  EXEC_FP16, // ANE numerics: every floating tensor stored as fp16, rounded after each op;
+             // arithmetic and accumulation in fp32
+  EXEC_FP32, // every floating tensor stored as fp32: for exact comparisons
+} ExecPrecision;
+
+typedef struct Exec Exec;
+// Errors (unknown ops, bad parameters, shape mismatches, missing or bad
+// weight files) go to d, located in the program's text. NULL after errors.
+Exec *exec_prepare(const MilProgram *p, const MilFunc *f, ExecPrecision prec, RtDiag *d);
+void exec_free(Exec *e);
+// Copies t into input `name`: its shape must be the declared one; fp16 and
+// fp32 data convert to the precision; int32 only for integer inputs.
+bool exec_set_input(Exec *e, const char *name, const RtTensor *t, RtDiag *d);
+// Runs the function; every input must have been set. Run-time errors: a
+// gather index out of range.
+bool exec_run(Exec *e, RtDiag *d);
+// Output `name` as stored: fp16 or fp32 by precision, int32 for integers and
+// bools; a view valid until the next run or exec_free. False if no such output.
+bool exec_get_output(const Exec *e, const char *name, RtTensor *view);
+// "x, w": the function's input or output names, for messages.
+void exec_input_names(const Exec *e, char *buf, size_t cap);
+void exec_output_names(const Exec *e, char *buf, size_t cap);
 
 #endif
