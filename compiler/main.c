@@ -13,6 +13,8 @@ typedef struct Command {
 static const Command commands[] = {
     {"check", cmd_check, "parse and type-check a model; print a one-line summary"},
     {"compile", cmd_compile, "compile a model: report, or --emit=ir for the graph"},
+    {"mil-check", cmd_mil_check, "check a MIL program against the ANE constraint catalog"},
+    {"mil-run", cmd_mil_run, "run a MIL program on the reference backend (CPU, ANE numerics)"},
 };
 enum { NCOMMANDS = sizeof commands / sizeof *commands };
 
