@@ -1061,8 +1061,8 @@ static bool exec_output(Lower *L, Scope *sc, const Ast *s) {
   Value v;
   if (s->rhs) {
     v = eval(L, sc, s->rhs);
-    if (v.kind == V_POISON || !assign(L, sc, s->name, s->name_loc, v))
-      return false;
+    if (!assign(L, sc, s->name, s->name_loc, v) || v.kind == V_POISON)
+      return false; // a poison binding keeps later uses silent
   } else {
     Ast name = {.kind = AST_NAME, .loc = s->name_loc, .name = s->name};
     v = eval(L, sc, &name);
