@@ -88,24 +88,20 @@ bool cli_positional(CliFront *c, int argc, char **argv, int first, const char *c
   return true;
 }
 
+typedef struct Bytes {
+  const char *data;
+  size_t len;
+} Bytes;
+
+static bool fill_bytes(FILE *f, void *ctx) {
+  const Bytes *b = ctx;
+  return fwrite(b->data, 1, b->len, f) == b->len;
+}
+
 bool cli_write_file(const char *path, const char *data, size_t len) {
   if (!strcmp(path, "-"))
     return fwrite(data, 1, len, stdout) == len && fflush(stdout) == 0;
-  size_t n = strlen(path) + 16;
-  char *tmp = malloc(n);
-  snprintf(tmp, n, "%s.tmpXXXXXX", path);
-  int fd = mkstemp(tmp);
-  bool ok = fd >= 0;
-  if (ok) {
-    FILE *f = fdopen(fd, "wb");
-    ok = f && fwrite(data, 1, len, f) == len;
-    ok = (f ? fclose(f) == 0 : (close(fd), false)) && ok;
-    ok = ok && rename(tmp, path) == 0;
-    if (!ok)
-      unlink(tmp);
-  }
-  if (!ok)
-    fprintf(stderr, "anec: error: cannot write '%s': %s\n", path, strerror(errno));
-  free(tmp);
-  return ok;
+  RtDiag d = {.out = stderr};
+  Bytes b = {data, len};
+  return rt_write_atomic(path, fill_bytes, &b, &d);
 }

@@ -89,6 +89,11 @@ void rt_warning(RtDiag *d, const char *file, const char *text, size_t len, SrcSp
 // An error about a file as a whole: "file: error: msg" (file may be NULL).
 void rt_error_file(RtDiag *d, const char *file, const char *fmt, ...) ANERT_PRINTF(3, 4);
 
+// atomic.c — writes `path` through `fill` into a temp file next to it, then
+// renames it over `path`: complete or absent, never half-written. Reports
+// failures to `d` naming the file.
+bool rt_write_atomic(const char *path, bool (*fill)(FILE *f, void *ctx), void *ctx, RtDiag *d);
+
 //
 // fp16.c — IEEE half precision; F16C / NEON where the CPU has them
 //

@@ -207,42 +207,20 @@ static bool check_blobs(const char *path, const MilBlob *blobs, int n, RtDiag *d
   return n >= 0;
 }
 
-// Writes the file as tmp (created next to it), then renames; 0 or an errno value.
-static int write_via(char *tmp, const char *path, const MilBlob *blobs, int n, uint64_t *offsets) {
-  int fd = mkstemp(tmp);
-  if (fd < 0)
-    return errno;
-  FILE *fp = fdopen(fd, "wb");
-  if (!fp) {
-    int err = errno;
-    close(fd);
-    unlink(tmp);
-    return err;
-  }
-  errno = 0;
-  int err = write_all(fp, blobs, n, offsets) ? 0 : errno ? errno : EIO;
-  if (fclose(fp) != 0 && !err)
-    err = errno;
-  if (!err && rename(tmp, path) != 0)
-    err = errno;
-  if (err)
-    unlink(tmp);
-  return err;
+typedef struct BlobWrite {
+  const MilBlob *blobs;
+  int n;
+  uint64_t *offsets;
+} BlobWrite;
+
+static bool fill_blobs(FILE *f, void *ctx) {
+  BlobWrite *w = ctx;
+  return write_all(f, w->blobs, w->n, w->offsets);
 }
 
 bool milblob_write(const char *path, const MilBlob *blobs, int n, uint64_t *offsets, RtDiag *d) {
   if (!check_blobs(path, blobs, n, d))
     return false;
-  size_t len = strlen(path);
-  char *tmp = malloc(len + 11);
-  int err = ENOMEM;
-  if (tmp) {
-    memcpy(tmp, path, len);
-    memcpy(tmp + len, ".tmpXXXXXX", 11);
-    err = write_via(tmp, path, blobs, n, offsets);
-  }
-  free(tmp);
-  if (err)
-    rt_error_file(d, path, "cannot write: %s", strerror(err));
-  return !err;
+  BlobWrite w = {blobs, n, offsets};
+  return rt_write_atomic(path, fill_blobs, &w, d);
 }

@@ -316,20 +316,18 @@ static size_t npy_format_header(const RtTensor *t, char *buf, size_t cap) {
   return total;
 }
 
-static bool write_all(int fd, const void *p, size_t n) {
-  const char *c = p;
-  while (n > 0) {
-    ssize_t w = write(fd, c, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return false;
-    c += w, n -= (size_t)w;
-  }
-  return true;
+typedef struct NpyWrite {
+  const char *header;
+  size_t hn;
+  const RtTensor *t;
+} NpyWrite;
+
+static bool fill_npy(FILE *f, void *ctx) {
+  const NpyWrite *w = ctx;
+  size_t bytes = (size_t)w->t->count * rt_dtype_size(w->t->dtype);
+  return fwrite(w->header, 1, w->hn, f) == w->hn && fwrite(w->t->data, 1, bytes, f) == bytes;
 }
 
-// Writes to a temp file next to `path`, then renames it over `path`.
 bool npy_write(const char *path, const RtTensor *t, RtDiag *d) {
   char header[640];
   size_t hn = rt_dtype_size(t->dtype) && rt_numel(t->rank, t->dims) == t->count
@@ -340,24 +338,6 @@ bool npy_write(const char *path, const RtTensor *t, RtDiag *d) {
                   mil_dtype_name(t->dtype), t->rank);
     return false;
   }
-  size_t plen = strlen(path);
-  char *tmp = malloc(plen + 8);
-  if (!tmp)
-    return false;
-  memcpy(tmp, path, plen);
-  memcpy(tmp + plen, ".XXXXXX", 8);
-  int fd = mkstemp(tmp), err = errno;
-  bool ok = fd >= 0 && fchmod(fd, 0644) == 0 && write_all(fd, header, hn) &&
-            write_all(fd, t->data, (size_t)t->count * rt_dtype_size(t->dtype));
-  err = ok ? 0 : errno;
-  if (fd >= 0 && close(fd) != 0 && ok)
-    ok = false, err = errno;
-  if (ok && rename(tmp, path) != 0)
-    ok = false, err = errno;
-  if (!ok && fd >= 0)
-    unlink(tmp);
-  if (!ok)
-    rt_error_file(d, path, "cannot write: %s", strerror(err));
-  free(tmp);
-  return ok;
+  NpyWrite w = {header, hn, t};
+  return rt_write_atomic(path, fill_npy, &w, d);
 }

@@ -1,0 +1,49 @@
+// atomic.c — writing an output file so that it is either complete or absent:
+// a temp file next to the target, filled, flushed to disk, then renamed
+// over it. Every writer of the toolchain (IR dumps, .npy, weight blobs) uses it.
+#include "anert.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+// Fills a temp file created from `tmp` (a mkstemp template); 0 or an errno.
+static int fill_temp(char *tmp, bool (*fill)(FILE *f, void *ctx), void *ctx) {
+  int fd = mkstemp(tmp);
+  if (fd < 0)
+    return errno;
+  FILE *f = fdopen(fd, "wb");
+  if (!f) {
+    int err = errno;
+    close(fd);
+    return err;
+  }
+  errno = 0;
+  int err = fchmod(fd, 0644) == 0 && fill(f, ctx) ? 0 : errno ? errno : EIO;
+  if (!err && (fflush(f) != 0 || fsync(fd) != 0))
+    err = errno ? errno : EIO;
+  if (fclose(f) != 0 && !err)
+    err = errno ? errno : EIO;
+  return err;
+}
+
+bool rt_write_atomic(const char *path, bool (*fill)(FILE *f, void *ctx), void *ctx, RtDiag *d) {
+  size_t n = strlen(path);
+  char *tmp = malloc(n + 11);
+  int err = ENOMEM;
+  if (tmp) {
+    memcpy(tmp, path, n);
+    memcpy(tmp + n, ".tmpXXXXXX", 11);
+    err = fill_temp(tmp, fill, ctx);
+    if (!err && rename(tmp, path) != 0)
+      err = errno;
+    if (err)
+      unlink(tmp); // harmless when mkstemp failed: the template names no file
+  }
+  free(tmp);
+  if (err)
+    rt_error_file(d, path, "cannot write: %s", strerror(err));
+  return !err;
+}
