@@ -11,42 +11,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "anec.h"
+#include "capture.h"
 
 typedef struct T {
-  Arena arena;
   Graph *g;
-  Diag d;
-  FILE *out;
-  char *buf;
-  size_t len;
+  Capture c; // arena and captured diagnostics
   int file; // "t.anet", one line: "a = x + y"
   int nnames;
 } T;
 
 static int setup(void **state) {
   T *t = calloc(1, sizeof *t);
-  t->out = open_memstream(&t->buf, &t->len);
-  diag_init(&t->d, t->out);
-  t->file = diag_add_file(&t->d, "t.anet", "a = x + y\n", 10);
-  t->g = graph_new(&t->arena);
+  if (!capture_open(&t->c))
+    return -1;
+  t->file = diag_add_file(&t->c.d, "t.anet", "a = x + y\n", 10);
+  t->g = graph_new(&t->c.arena);
   *state = t;
   return 0;
 }
 
 static int teardown(void **state) {
   T *t = *state;
-  fclose(t->out);
-  free(t->buf);
-  diag_free(&t->d);
-  arena_free(&t->arena);
+  capture_close(&t->c);
   free(t);
   return 0;
 }
 
 static const char *output(T *t) {
-  fflush(t->out);
-  return t->buf;
+  return capture_text(&t->c);
 }
 
 // "256 288" -> [256, 288]; "" -> []
@@ -62,10 +54,10 @@ static Shape sh(const char *dims) {
 
 static Node *source(T *t, OpKind op, DType dt, const char *dims) {
   Node *n = graph_add(t->g, op, NULL, 0, loc_none());
-  n->name = arena_printf(&t->arena, "x%d", t->nnames++);
+  n->name = arena_printf(&t->c.arena, "x%d", t->nnames++);
   n->dtype = dt;
   n->shape = sh(dims);
-  assert_true(node_infer(n, &t->d));
+  assert_true(node_infer(n, &t->c.d));
   return n;
 }
 
@@ -88,19 +80,19 @@ static Node *op2(T *t, OpKind op, Node *a, Node *b) {
 
 // Infers n and checks its type against "f32[2, 3]"-style text.
 static void expect_type(T *t, Node *n, const char *type) {
-  bool ok = node_infer(n, &t->d);
+  bool ok = node_infer(n, &t->c.d);
   if (!ok)
     fprintf(stderr, "%s", output(t));
   assert_true(ok);
-  char *got = arena_printf(&t->arena, "%s%s", dtype_name(n->dtype), shape_str(&t->arena, &n->shape));
+  char *got = arena_printf(&t->c.arena, "%s%s", dtype_name(n->dtype), shape_str(&t->c.arena, &n->shape));
   assert_string_equal(got, type);
 }
 
 // Inference of n fails with exactly this message (file-less: "anec: error: ").
 static void expect_error(T *t, Node *n, const char *msg) {
-  assert_false(node_infer(n, &t->d));
+  assert_false(node_infer(n, &t->c.d));
   const char *out = output(t);
-  char *want = arena_printf(&t->arena, "anec: error: %s\n", msg);
+  char *want = arena_printf(&t->c.arena, "anec: error: %s\n", msg);
   if (!strstr(out, want))
     fprintf(stderr, "want: %sgot:  %s", want, out);
   assert_non_null(strstr(out, want));
@@ -254,7 +246,7 @@ static void test_error_broadcast(void **state) {
   y->loc = (SrcLoc){t->file, 1, 9, 1, 9};
   Node *n = op2(t, OP_ADD, x, y);
   n->loc = (SrcLoc){t->file, 1, 5, 1, 9};
-  assert_false(node_infer(n, &t->d));
+  assert_false(node_infer(n, &t->c.d));
   assert_string_equal(output(t),
                       "t.anet:1:5: error: cannot broadcast [256, 288] and [256, 64] in 'add'\n"
                       "    1 | a = x + y\n"
@@ -412,7 +404,7 @@ static void test_error_inputs(void **state) {
   Node *n = op1(t, OP_RELU, x);
   n->in[0] = NULL;
   expect_error(t, n, "internal error: input 0 of 'relu' is missing");
-  assert_int_equal(t->d.errors, 4);
+  assert_int_equal(t->c.d.errors, 4);
 }
 
 int main(void) {

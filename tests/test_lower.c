@@ -16,17 +16,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "anec.h"
+#include "capture.h"
 
 // Model texts are written here, one file per test (tests run one at a time).
 static char tmpdir[64];
 
 typedef struct T {
-  Arena arena;
-  Diag d;
-  FILE *out;  // diagnostics, into buf
-  char *buf;
-  size_t len;
+  Capture c; // arena and captured diagnostics
   Define defs[8];
   char def_names[8][64];
   int ndefs;
@@ -52,28 +48,22 @@ static int setup(void **state) {
   T *t = calloc(1, sizeof *t);
   if (!t)
     return -1;
-  t->out = open_memstream(&t->buf, &t->len);
-  if (!t->out)
+  if (!capture_open(&t->c))
     return -1;
-  diag_init(&t->d, t->out);
   *state = t;
   return 0;
 }
 
 static int teardown(void **state) {
   T *t = *state;
-  fclose(t->out);
-  free(t->buf);
-  diag_free(&t->d);
-  arena_free(&t->arena);
+  capture_close(&t->c);
   free(t);
   return 0;
 }
 
 // The diagnostics written so far.
 static const char *diags(T *t) {
-  fflush(t->out);
-  return t->buf ? t->buf : "";
+  return capture_text(&t->c);
 }
 
 // -D name=value, registered the way compiler/cli.c does it: the text
@@ -86,18 +76,18 @@ static void define(T *t, const char *arg) {
   int len = snprintf(text, sizeof text, "-D %s", arg);
   int i = t->ndefs++;
   Define *def = &t->defs[i];
-  def->file = diag_add_file(&t->d, "<command line>", text, (size_t)len);
+  def->file = diag_add_file(&t->c.d, "<command line>", text, (size_t)len);
   memcpy(t->def_names[i], arg, (size_t)(eq - arg));
   t->def_names[i][eq - arg] = '\0';
   def->name = t->def_names[i];
-  def->value = t->d.files[def->file].text + 3 + (eq - arg) + 1;
+  def->value = t->c.d.files[def->file].text + 3 + (eq - arg) + 1;
 }
 
 // Runs front_compile on `path` with the defines given so far.
 static Graph *compile_path(T *t, const char *path) {
   snprintf(t->path, sizeof t->path, "%s", path);
   FrontOpts o = {.defs = t->defs, .ndefs = t->ndefs};
-  t->g = front_compile(&t->arena, &t->d, path, &o);
+  t->g = front_compile(&t->c.arena, &t->c.d, path, &o);
   return t->g;
 }
 
@@ -121,16 +111,16 @@ static const char *sample_path(const char *name) {
 // Compiles and fails the test, showing the diagnostics, unless it succeeded.
 static Graph *ok_text(T *t, const char *text) {
   Graph *g = compile_text(t, text);
-  if (!g || t->d.errors)
-    fail_msg("compile failed (%d errors):\n%s", t->d.errors, diags(t));
+  if (!g || t->c.d.errors)
+    fail_msg("compile failed (%d errors):\n%s", t->c.d.errors, diags(t));
   return g;
 }
 
 static Graph *ok_sample(T *t, const char *name) {
   Graph *g = compile_path(t, sample_path(name));
-  if (!g || t->d.errors)
-    fail_msg("%s failed (%d errors):\n%s", name, t->d.errors, diags(t));
-  assert_true(graph_verify(g, &t->d));
+  if (!g || t->c.d.errors)
+    fail_msg("%s failed (%d errors):\n%s", name, t->c.d.errors, diags(t));
+  assert_true(graph_verify(g, &t->c.d));
   return g;
 }
 
@@ -138,23 +128,23 @@ static Graph *ok_sample(T *t, const char *name) {
 static void err_text(T *t, const char *text, const char *msg) {
   Graph *g = compile_text(t, text);
   const char *out = diags(t);
-  if (g || t->d.errors == 0 || !strstr(out, msg))
+  if (g || t->c.d.errors == 0 || !strstr(out, msg))
     fail_msg("expected an error containing \"%s\"; got %s with %d errors:\n%s", msg,
-             g ? "a graph" : "NULL", t->d.errors, out);
+             g ? "a graph" : "NULL", t->c.d.errors, out);
 }
 
 // The id of the model file of the last compile.
 static int model_file(T *t) {
-  for (int i = t->d.nfiles - 1; i >= 0; i--)
-    if (!strcmp(t->d.files[i].name, t->path))
+  for (int i = t->c.d.nfiles - 1; i >= 0; i--)
+    if (!strcmp(t->c.d.files[i].name, t->path))
       return i;
   fail_msg("model file %s not registered", t->path);
   return -1;
 }
 
 static int prelude_file(T *t) {
-  for (int i = 0; i < t->d.nfiles; i++)
-    if (!strcmp(t->d.files[i].name, "<prelude>"))
+  for (int i = 0; i < t->c.d.nfiles; i++)
+    if (!strcmp(t->c.d.files[i].name, "<prelude>"))
       return i;
   fail_msg("prelude not registered");
   return -1;
@@ -195,7 +185,7 @@ static Node *output_named(const Graph *g, const char *name) {
 // Shapes compare as text, so a failure shows both: "[16, 32]".
 static void assert_shape(T *t, const Node *n, const char *want) {
   assert_non_null(n);
-  assert_string_equal(shape_str(&t->arena, &n->shape), want);
+  assert_string_equal(shape_str(&t->c.arena, &n->shape), want);
 }
 
 static const Hyper *hyper(const Graph *g, const char *name) {
@@ -228,7 +218,7 @@ static char *matmul4_shapes(T *t, const Graph *g, int max) {
   for (int i = 0, k = 0; i < g->nnodes && k < max; i++) {
     const Node *n = g->nodes[i];
     if (n->op == OP_MATMUL && n->shape.rank == 4) {
-      s = arena_printf(&t->arena, "%s%s%s", s, k ? " " : "", shape_str(&t->arena, &n->shape));
+      s = arena_printf(&t->c.arena, "%s%s%s", s, k ? " " : "", shape_str(&t->c.arena, &n->shape));
       k++;
     }
   }
@@ -238,7 +228,7 @@ static char *matmul4_shapes(T *t, const Graph *g, int max) {
 static int count_matmul_shape(T *t, const Graph *g, const char *shape) {
   int k = 0;
   for (int i = 0; i < g->nnodes; i++)
-    if (g->nodes[i]->op == OP_MATMUL && !strcmp(shape_str(&t->arena, &g->nodes[i]->shape), shape))
+    if (g->nodes[i]->op == OP_MATMUL && !strcmp(shape_str(&t->c.arena, &g->nodes[i]->shape), shape))
       k++;
   return k;
 }
@@ -855,7 +845,7 @@ static void test_expression_depth_limit(void **state) {
   strcat(text, "\n}\ninput x: f32[4]\noutput y = x\n");
   err_text(t, text, "expression nested too deeply");
   free(text);
-  assert_int_equal(t->d.errors, 1);
+  assert_int_equal(t->c.d.errors, 1);
 }
 
 static void test_expression_below_depth_limit(void **state) {

@@ -12,22 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "anec.h"
+#include "capture.h"
 
 typedef struct T {
-  Arena arena;
   Graph *g;
-  Diag d;
-  FILE *out;
-  char *buf;
-  size_t len;
+  Capture c; // arena and captured diagnostics
 } T;
 
 static int setup(void **state) {
   T *t = calloc(1, sizeof *t);
-  t->out = open_memstream(&t->buf, &t->len);
-  diag_init(&t->d, t->out);
-  t->g = graph_new(&t->arena);
+  if (!capture_open(&t->c))
+    return -1;
+  t->g = graph_new(&t->c.arena);
   t->g->model = "tiny";
   t->g->file = "tiny.anet";
   *state = t;
@@ -36,17 +32,13 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   T *t = *state;
-  fclose(t->out);
-  free(t->buf);
-  diag_free(&t->d);
-  arena_free(&t->arena);
+  capture_close(&t->c);
   free(t);
   return 0;
 }
 
 static const char *output(T *t) {
-  fflush(t->out);
-  return t->buf ? t->buf : "";
+  return capture_text(&t->c);
 }
 
 // Line `line`, column `col` of the model file, which has no text here.
@@ -69,7 +61,7 @@ static Node *source(T *t, OpKind op, const char *name, DType dt, const char *dim
   n->name = name;
   n->dtype = dt;
   n->shape = sh(dims);
-  assert_true(node_infer(n, &t->d));
+  assert_true(node_infer(n, &t->c.d));
   return n;
 }
 
@@ -83,14 +75,14 @@ static Node *konst(T *t, double v) {
 static Node *add(T *t, OpKind op, Node *a, Node *b) {
   Node *in[2] = {a, b};
   Node *n = graph_add(t->g, op, in, b ? 2 : 1, loc_none());
-  assert_true(node_infer(n, &t->d));
+  assert_true(node_infer(n, &t->c.d));
   return n;
 }
 
 static Node *sum(T *t, Node *x, int axis) {
   Node *n = graph_add(t->g, OP_SUM, &x, 1, loc_none());
   n->axis = axis;
-  assert_true(node_infer(n, &t->d));
+  assert_true(node_infer(n, &t->c.d));
   return n;
 }
 
@@ -125,8 +117,8 @@ static void test_cse_merges(void **state) {
   graph_add_output(g, "y", out);
   graph_add_output(g, "a2", a2);
   assert_int_equal(g->nnodes, 12);
-  assert_true(pass_cse(g, &t->d));
-  assert_true(graph_verify(g, &t->d));
+  assert_true(pass_cse(g, &t->c.d));
+  assert_true(graph_verify(g, &t->c.d));
   assert_numbered(g);
   assert_int_equal(count_op(g, OP_CAUSAL_MASK), 1);
   assert_int_equal(count_op(g, OP_CONST), 2);
@@ -149,7 +141,7 @@ static void test_cse_keeps_distinct(void **state) {
   add(t, OP_MATMUL, w1, w2);
   Node *mt = graph_add(g, OP_MATMUL, (Node *[]){w1, w2}, 2, loc_none());
   mt->transpose_b = true;
-  assert_true(node_infer(mt, &t->d));
+  assert_true(node_infer(mt, &t->c.d));
   source(t, OP_CAUSAL_MASK, NULL, DT_F32, "4 4");
   source(t, OP_CAUSAL_MASK, NULL, DT_F32, "8 8");
   Node *r1 = source(t, OP_ROPE_COS, NULL, DT_F32, "4 2");
@@ -160,7 +152,7 @@ static void test_cse_keeps_distinct(void **state) {
   konst(t, 0.0);
   konst(t, -0.0);
   int before = g->nnodes;
-  assert_true(pass_cse(g, &t->d));
+  assert_true(pass_cse(g, &t->c.d));
   assert_int_equal(g->nnodes, before);
 }
 
@@ -172,9 +164,9 @@ static void test_cse_reshape(void **state) {
   r1->target = sh("4 2 -1");
   Node *r2 = graph_add(t->g, OP_RESHAPE, &x, 1, loc_none());
   r2->target = sh("4 2 3");
-  assert_true(node_infer(r1, &t->d) && node_infer(r2, &t->d));
+  assert_true(node_infer(r1, &t->c.d) && node_infer(r2, &t->c.d));
   graph_add_output(t->g, "y", add(t, OP_ADD, r1, r2));
-  assert_true(pass_cse(t->g, &t->d));
+  assert_true(pass_cse(t->g, &t->c.d));
   assert_int_equal(t->g->nnodes, 3);
 }
 
@@ -196,8 +188,8 @@ static void test_dce(void **state) {
   Node *loss = sum(t, add(t, OP_SQRT, x, NULL), AXIS_ALL);
   graph_add_output(g, "y", y);
   g->loss = loss;
-  assert_true(pass_dce(g, &t->d));
-  assert_true(graph_verify(g, &t->d));
+  assert_true(pass_dce(g, &t->c.d));
+  assert_true(graph_verify(g, &t->c.d));
   assert_numbered(g);
   assert_int_equal(g->nnodes, 7);
   assert_int_equal(count_op(g, OP_INPUT), 2);
@@ -214,7 +206,7 @@ static void test_dce(void **state) {
 //
 
 static void expect_verify_error(T *t, const char *msg) {
-  assert_false(graph_verify(t->g, &t->d));
+  assert_false(graph_verify(t->g, &t->c.d));
   const char *out = output(t);
   if (!strstr(out, msg))
     fprintf(stderr, "want: %s\ngot:  %s", msg, out);
@@ -226,8 +218,8 @@ static void test_verify_ok(void **state) {
   Node *x = source(t, OP_INPUT, "x", DT_F32, "2 3");
   Node *s = sum(t, add(t, OP_EXP, x, NULL), AXIS_ALL);
   t->g->loss = s;
-  assert_true(graph_verify(t->g, &t->d));
-  assert_int_equal(t->d.errors, 0);
+  assert_true(graph_verify(t->g, &t->c.d));
+  assert_int_equal(t->c.d.errors, 0);
   assert_string_equal(output(t), "");
 }
 
@@ -238,7 +230,7 @@ static void test_verify_wrong_shape(void **state) {
   a->shape = sh("2 2");
   expect_verify_error(t, "anec: error: internal error: verifier: type f32[2, 2] differs from "
                          "the inferred f32[2, 3] at node %1 (add)\n");
-  assert_int_equal(t->d.errors, 1); // the quiet re-inference counts nothing here
+  assert_int_equal(t->c.d.errors, 1); // the quiet re-inference counts nothing here
 }
 
 static void test_verify_failing_inference(void **state) {
@@ -330,7 +322,7 @@ static void test_pipeline_dump(void **state) {
   size_t len = 0;
   FILE *dump = open_memstream(&text, &len);
   PipelineOpts o = {.print_after = "cse", .dump = dump};
-  assert_true(pipeline_run(t->g, &t->d, &o));
+  assert_true(pipeline_run(t->g, &t->c.d, &o));
   fclose(dump);
   assert_non_null(strstr(text, "; anec IR: model tiny (tiny.anet), after 'cse'\n"
                                "; 7 nodes, 2 inputs+params, 1,000,000 parameters, "
@@ -348,7 +340,7 @@ static void test_pipeline_dump_all(void **state) {
   size_t len = 0;
   FILE *dump = open_memstream(&text, &len);
   PipelineOpts o = {.print_after_all = true, .dump = dump};
-  assert_true(pipeline_run(t->g, &t->d, &o));
+  assert_true(pipeline_run(t->g, &t->c.d, &o));
   fclose(dump);
   const char *p = strstr(text, "after 'infer'");
   assert_non_null(p);
@@ -366,7 +358,7 @@ static void test_pipeline_stops(void **state) {
   size_t len = 0;
   FILE *dump = open_memstream(&text, &len);
   PipelineOpts o = {.print_after_all = true, .dump = dump};
-  assert_false(pipeline_run(t->g, &t->d, &o));
+  assert_false(pipeline_run(t->g, &t->c.d, &o));
   fclose(dump);
   assert_string_equal(text, "");
   assert_non_null(strstr(output(t), "verifier: type f32[3, 3] differs"));
@@ -417,7 +409,7 @@ static void test_dump_golden(void **state) {
   graph_add_output(g, "logits", logits);
   g->loss = ce;
   (void)cat, (void)sm;
-  assert_true(pass_infer(g, &t->d));
+  assert_true(pass_infer(g, &t->c.d));
   char *text = NULL;
   size_t len = 0;
   FILE *out = open_memstream(&text, &len);
