@@ -555,6 +555,67 @@ static bool plan_memory(Exec *e) {
   return ok;
 }
 
+// Fusion: a softmax over the last axis takes the elementwise ops that feed it
+// and nothing else (attention's scale and mask) as a row prologue, so the
+// scores are read once, not three times; the prologue rounds to fp16 where
+// the ops would have stored, so the numbers are the same. Before the plan.
+static int buf_readers(const Exec *e, int b) {
+  int n = 0;
+  for (int i = 0; i < e->nsteps; i++)
+    for (int k = 0; e->steps[i].def && k < e->steps[i].nin; k++)
+      n += e->steps[i].in[k] == b;
+  return n;
+}
+
+// The step that writes buffer b, if it writes only b and b is read once.
+static Step *sole_producer(Exec *e, int b) {
+  if (e->bufs[b].is_output || buf_readers(e, b) != 1)
+    return NULL;
+  for (int i = 0; i < e->nsteps; i++) {
+    Step *p = &e->steps[i];
+    if (p->def && p->nout == 1 && p->out[0] == b)
+      return p;
+  }
+  return NULL;
+}
+
+static void fuse_softmax(Exec *e, Step *s) {
+  s->stored_io = !e->bufs[s->in[0]].fixed && !e->bufs[s->in[0]].is_int;
+  if (!s->stored_io)
+    return;
+  Step *chain[2];
+  int n = 0, head = s->in[0];
+  for (Step *p; n < 2 && (p = sole_producer(e, head)) && exec_op_prologue_code(p) >= 0;) {
+    if (e->bufs[p->in[0]].count != e->bufs[head].count)
+      break; // the chain operand is broadcast: not a row of the output
+    chain[n++] = p;
+    head = p->in[0];
+  }
+  if (!n)
+    return;
+  int *in = arena_alloc(&e->arena, (size_t)(n + 1) * sizeof *in);
+  const void **iv = arena_alloc(&e->arena, (size_t)(n + 1) * sizeof *iv);
+  in[0] = head;
+  for (int k = 0; k < n; k++) { // in application order: the chain's head first
+    Step *p = chain[n - 1 - k];
+    in[1 + k] = p->in[1];
+    s->prologue[k] = exec_op_prologue_code(p);
+    p->def = NULL;
+  }
+  s->in = in, s->iv = iv, s->nin = n + 1, s->nprologue = n;
+}
+
+static void exec_fuse(Exec *e) {
+  for (int i = 0; i < e->nsteps; i++)
+    if (e->steps[i].def && exec_op_is_row_softmax(&e->steps[i]))
+      fuse_softmax(e, &e->steps[i]);
+  int n = 0;
+  for (int i = 0; i < e->nsteps; i++)
+    if (e->steps[i].def)
+      e->steps[n++] = e->steps[i];
+  e->nsteps = n;
+}
+
 static bool prep_all(Prep *P) {
   Exec *e = P->e;
   exec_init_bufs(e);
@@ -569,6 +630,7 @@ static bool prep_all(Prep *P) {
   }
   if (P->failed || !prep_outputs(P))
     return false;
+  exec_fuse(e);
   return plan_memory(e) || prep_error(P, e->f->loc, "out of memory for the buffers");
 }
 
@@ -677,11 +739,14 @@ static const void *view_in(Exec *e, const Buf *b) {
 }
 
 static bool step_run(Exec *e, Step *s, RtDiag *d) {
-  for (int k = 0; k < s->nin; k++)
-    s->iv[k] = s->in[k] >= 0 ? view_in(e, &e->bufs[s->in[k]]) : NULL;
+  for (int k = 0; k < s->nin; k++) {
+    const Buf *b = s->in[k] >= 0 ? &e->bufs[s->in[k]] : NULL;
+    s->iv[k] = !b ? NULL : k == 0 && s->stored_io ? b->data : view_in(e, b);
+  }
   for (int k = 0; k < s->nout; k++) {
     const Buf *b = &e->bufs[s->out[k]];
-    s->ov[k] = b->is_int || e->prec == EXEC_FP32 ? b->data : exec_scratch(e, (size_t)b->count * 4);
+    bool as_stored = b->is_int || e->prec == EXEC_FP32 || (k == 0 && s->stored_io);
+    s->ov[k] = as_stored ? b->data : exec_scratch(e, (size_t)b->count * 4);
   }
   bool ok = s->def->run(e, s, d);
   for (int k = 0; k < s->nout; k++) { // ANE numerics: every stored tensor is fp16

@@ -74,6 +74,12 @@ struct Step {
   int64_t strides[2], dilations[2], pads[4], groups; // conv: [top, bottom, left, right]
   Copy copy;              // transpose slice_by_index slice_by_size
   Geom geom;              // softmax reduce_* layer_norm
+  // softmax: elementwise ops fused in as a row prologue (exec_fuse): row =
+  // row OP in[1 + k] for k < nprologue, the softmax's own operand in[0]
+  // being the first op's x. A fused-away step has def NULL.
+  int nprologue;
+  int prologue[2];        // binary op codes
+  bool stored_io;         // iv[0] and ov[0] point at the storage (fp16 or fp32)
 };
 
 // Prepare-time helpers for the ops' prep functions (exec.c). Each reports
@@ -109,6 +115,11 @@ void exec_error_at(const Exec *e, RtDiag *d, MilLoc loc, const char *fmt, ...) A
 
 // exec_ops.c — the op table
 const OpDef *exec_op_find(const char *name);
+// Fusion facts: softmax over the last axis (that takes a prologue and runs
+// on stored rows), and
+// elementwise binary ops with the chain operand as x (their code, else -1).
+bool exec_op_is_row_softmax(const Step *s);
+int exec_op_prologue_code(const Step *s);
 void exec_op_names(char *buf, size_t cap); // "abs, add, ..." for messages
 
 // Shapes, shared by both files.

@@ -35,79 +35,87 @@ static float exp_nonpos(float d) {
 }
 
 // Softmax rows are the executor's hottest loop after BLAS: they run on
-// 4-lane vectors (GCC/Clang vector extensions: SSE or AVX on x86, NEON on
-// Arm), with 4 partial maxima and sums.
-typedef float F4 __attribute__((vector_size(16)));
-typedef int32_t I4 __attribute__((vector_size(16)));
+// 8-lane vectors (GCC/Clang vector extensions), with 2 partial maxima and
+// sums. On x86-64 Linux GCC also builds an AVX2 clone, picked at load time
+// when the CPU has it (else SSE2 runs each vector as two halves); there is no
+// FMA contraction under -std=c11, so both clones give the same bits.
+typedef float F8 __attribute__((vector_size(32)));
+typedef int32_t I8 __attribute__((vector_size(32)));
+// The F8 helpers are static and inlined: their AVX return ABI does not matter.
+#pragma GCC diagnostic ignored "-Wpsabi"
 
-static F4 f4_load(const float *p) {
-  F4 v;
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define VECTOR_CLONES
+#endif
+
+static inline F8 f8_load(const float *p) {
+  F8 v;
   memcpy(&v, p, sizeof v);
   return v;
 }
 
-static F4 f4_splat(float x) {
-  return (F4){x, x, x, x};
+static inline F8 f8_splat(float x) {
+  return (F8){x, x, x, x, x, x, x, x};
 }
 
-static F4 f4_select(I4 mask, F4 a, F4 b) { // a where mask, else b
-  return (F4)(((I4)a & mask) | ((I4)b & ~mask));
+static inline F8 f8_select(I8 mask, F8 a, F8 b) { // a where mask, else b
+  return (F8)(((I8)a & mask) | ((I8)b & ~mask));
 }
 
 // exp(d) for d <= 0 within 2 ulp of expf: Cephes' polynomial after reducing
 // by ln 2 (rounding by adding 1.5 * 2^23); 0 below -87.
-static F4 exp4_nonpos(F4 d) {
-  I4 under = d < f4_splat(-87.0f);
-  d = f4_select(under, f4_splat(-87.0f), d);
-  F4 n = (d * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  F4 r = d - n * 0.693359375f + n * 2.12194440e-4f;
-  F4 p = r * 1.9875691500e-4f + 1.3981999507e-3f;
+static inline F8 exp8_nonpos(F8 d) {
+  I8 under = d < f8_splat(-87.0f);
+  d = f8_select(under, f8_splat(-87.0f), d);
+  F8 n = (d * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  F8 r = d - n * 0.693359375f + n * 2.12194440e-4f;
+  F8 p = r * 1.9875691500e-4f + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  I4 bits = (__builtin_convertvector(n, I4) + 127) << 23;
-  return f4_select(under, f4_splat(0.0f), p * (F4)bits);
+  I8 bits = (__builtin_convertvector(n, I8) + 127) << 23;
+  return f8_select(under, f8_splat(0.0f), p * (F8)bits);
 }
 
-static float f4_hmax(F4 v) {
+static inline float f8_hmax(F8 v) {
   float m = v[0];
-  for (int i = 1; i < 4; i++)
+  for (int i = 1; i < 8; i++)
     m = v[i] > m ? v[i] : m;
   return m;
 }
 
-static float f4_hsum(F4 v) {
-  return (v[0] + v[2]) + (v[1] + v[3]);
+static inline float f8_hsum(F8 v) {
+  return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
 }
 
-// Softmax of a contiguous row, in place: four partial maxima and sums so
+// Softmax of a contiguous row, in place: two partial maxima and sums so
 // that the loops are not bound by one dependency chain.
-static void softmax_row(float *x, int64_t n) {
+VECTOR_CLONES static void softmax_row(float *x, int64_t n) {
   int64_t n16 = n / 16 * 16;
-  F4 vmax[4], vsum[4];
-  for (int k = 0; k < 4; k++)
-    vmax[k] = f4_splat(-INFINITY), vsum[k] = f4_splat(0.0f);
+  F8 vmax[2] = {f8_splat(-INFINITY), f8_splat(-INFINITY)}, vsum[2] = {f8_splat(0), f8_splat(0)};
   for (int64_t i = 0; i < n16; i += 16)
-    for (int k = 0; k < 4; k++) {
-      F4 v = f4_load(x + i + 4 * k);
-      vmax[k] = f4_select(v > vmax[k], v, vmax[k]);
+    for (int k = 0; k < 2; k++) {
+      F8 v = f8_load(x + i + 8 * k);
+      vmax[k] = f8_select(v > vmax[k], v, vmax[k]);
     }
   float max = -INFINITY, sum = 0;
-  for (int k = 0; k < 4; k++)
-    max = f4_hmax(vmax[k]) > max ? f4_hmax(vmax[k]) : max;
+  for (int k = 0; k < 2; k++)
+    max = f8_hmax(vmax[k]) > max ? f8_hmax(vmax[k]) : max;
   for (int64_t i = n16; i < n; i++)
     max = x[i] > max ? x[i] : max;
   for (int64_t i = 0; i < n16; i += 16)
-    for (int k = 0; k < 4; k++) {
-      F4 e = exp4_nonpos(f4_load(x + i + 4 * k) - max);
-      memcpy(x + i + 4 * k, &e, sizeof e);
+    for (int k = 0; k < 2; k++) {
+      F8 e = exp8_nonpos(f8_load(x + i + 8 * k) - max);
+      memcpy(x + i + 8 * k, &e, sizeof e);
       vsum[k] += e;
     }
   for (int64_t i = n16; i < n; i++)
     sum += x[i] = exp_nonpos(x[i] - max);
-  float inv = 1.0f / (sum + f4_hsum((vsum[0] + vsum[1]) + (vsum[2] + vsum[3])));
+  float inv = 1.0f / (sum + f8_hsum(vsum[0] + vsum[1]));
   for (int64_t i = 0; i < n; i++)
     x[i] *= inv;
 }
@@ -449,18 +457,50 @@ static bool prep_softmax(Prep *P, Step *s) {
   return prep_same_shape_out(P, s, false);
 }
 
+// Row k (n wide) of a softmax over the last axis: widened from storage,
+// then the fused prologue ops (rounded to fp16 after each, where the unfused
+// ops would have stored fp16), the softmax, and narrowed back to storage.
+static void softmax_last_axis_row(const Exec *e, const Step *s, int64_t k, float *row,
+                                  float *tmp, uint16_t *h) {
+  const Buf *out = step_out(e, s, 0);
+  int r = out->rank;
+  int64_t n = out->dims[r - 1], sy[MIL_MAX_RANK];
+  bool fp16 = exec_is_fp16(e);
+  if (fp16)
+    fp16_to_f32_n((const uint16_t *)s->iv[0] + k * n, row, (size_t)n);
+  else
+    memcpy(row, (const float *)s->iv[0] + k * n, (size_t)n * 4);
+  for (int j = 0; j < s->nprologue; j++) {
+    bcast_strides(step_in(e, s, 1 + j), 0, r, out->dims, 1, sy);
+    const float *y = (const float *)s->iv[1 + j] + dims_offset(k, r - 1, out->dims, sy);
+    binary_row(s->prologue[j], tmp, row, 1, y, sy[r - 1], n);
+    if (fp16) {
+      f32_to_fp16_n(tmp, h, (size_t)n);
+      fp16_to_f32_n(h, row, (size_t)n);
+    } else {
+      memcpy(row, tmp, (size_t)n * 4);
+    }
+  }
+  softmax_row(row, n);
+  if (fp16)
+    f32_to_fp16_n(row, (uint16_t *)s->ov[0] + k * n, (size_t)n);
+  else
+    memcpy((float *)s->ov[0] + k * n, row, (size_t)n * 4);
+}
+
 static bool run_softmax(Exec *e, const Step *s, RtDiag *d) {
-  (void)e, (void)d;
+  (void)d;
   const Geom *g = &s->geom;
-  bool rows = g->nred > 0 && g->red[g->nred - 1] == g->nred - 1; // the last axis
+  if (s->stored_io) { // the last axis: row by row
+    float *row = exec_scratch(e, (size_t)g->nred * 4), *tmp = exec_scratch(e, (size_t)g->nred * 4);
+    uint16_t *h = exec_scratch(e, (size_t)g->nred * 2);
+    for (int64_t k = 0; k < g->nkeep; k++)
+      softmax_last_axis_row(e, s, k, row, tmp, h);
+    return true;
+  }
   for (int64_t k = 0; k < g->nkeep; k++) {
     const float *x = (const float *)s->iv[0] + g->keep[k];
     float *o = (float *)s->ov[0] + g->keep[k], max = -INFINITY, sum = 0;
-    if (rows) {
-      memcpy(o, x, (size_t)g->nred * 4);
-      softmax_row(o, g->nred);
-      continue;
-    }
     for (int64_t r = 0; r < g->nred; r++)
       max = x[g->red[r]] > max ? x[g->red[r]] : max;
     for (int64_t r = 0; r < g->nred; r++)
@@ -469,6 +509,17 @@ static bool run_softmax(Exec *e, const Step *s, RtDiag *d) {
       o[g->red[r]] /= sum;
   }
   return true;
+}
+
+bool exec_op_is_row_softmax(const Step *s) {
+  const Geom *g = &s->geom;
+  return s->def->run == run_softmax && g->nred > 0 && g->red[g->nred - 1] == g->nred - 1;
+}
+
+int exec_op_prologue_code(const Step *s) {
+  bool row_op = s->def->code == B_ADD || s->def->code == B_SUB || s->def->code == B_MUL ||
+                s->def->code == B_DIV;
+  return s->def->run == run_binary && row_op ? s->def->code : -1;
 }
 
 // layer_norm(x, axes, gamma, beta, epsilon = 1e-5): gamma and beta have the

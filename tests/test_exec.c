@@ -1040,6 +1040,48 @@ static void test_mil_causal_attention(void **state) {
 }
 
 //
+// Fusion: a last-axis softmax takes the elementwise ops feeding it alone as a
+// row prologue. The fused program must give the same bits as the unfused one
+// (the same ops with the intermediates also returned, which stops fusion).
+//
+static const char fused_tmpl[] =
+    "program(1.3)\n{\n    func main<ios18>(tensor<$T, [2, 3, 5, 37]> x, "
+    "tensor<$T, [2, 1, 5, 37]> m) {\n"
+    "            tensor<$T, [2, 3, 5, 37]> a = real_div(x = x, y = $T(0.7))[name = string(\"a\")];\n"
+    "            tensor<$T, [2, 3, 5, 37]> b = sub(x = a, y = m)[name = string(\"b\")];\n"
+    "            tensor<$T, [2, 3, 5, 37]> p = softmax(axis = int32(-1), x = b)"
+    "[name = string(\"p\")];\n"
+    "        } -> (%s);\n}\n";
+
+// Runs the template returning `outputs` on the same random inputs; p's values.
+static double *fused_run(Run *r, ExecPrecision prec, const char *outputs, int64_t *n) {
+  char tmpl[2048];
+  snprintf(tmpl, sizeof tmpl, fused_tmpl, outputs);
+  run_open(r, tmpl, prec, NULL);
+  run_random(r, "x", 71, 0.5, 8, false);
+  run_random(r, "m", 72, 0.1, 3, false);
+  run_exec(r);
+  return run_get(r, "p", n);
+}
+
+static void test_fused_softmax_same_bits(void **state) {
+  (void)state;
+  for (int pi = 0; pi < 2; pi++) {
+    Run r1, r2;
+    int64_t n, n2;
+    double *fused = fused_run(&r1, (ExecPrecision)pi, "p", &n);
+    double *unfused = fused_run(&r2, (ExecPrecision)pi, "p, a, b", &n2);
+    assert_int_equal(n, n2);
+    for (int64_t i = 0; i < n; i++)
+      if (memcmp(&fused[i], &unfused[i], sizeof fused[i]))
+        fail_msg("%s: fused %.9g != unfused %.9g at %lld", pi ? "fp32" : "fp16", fused[i],
+                 unfused[i], (long long)i);
+    run_close(&r1);
+    run_close(&r2);
+  }
+}
+
+//
 // Errors
 //
 
@@ -1135,6 +1177,7 @@ int main(void) {
       cmocka_unit_test(test_mil_conv1x1),
       cmocka_unit_test(test_mil_dynamic_matmul),
       cmocka_unit_test(test_mil_causal_attention),
+      cmocka_unit_test(test_fused_softmax_same_bits),
       cmocka_unit_test(test_prepare_errors),
       cmocka_unit_test(test_missing_weights_message),
       cmocka_unit_test(test_input_errors),
