@@ -169,6 +169,17 @@ typedef struct Shape {
 
 typedef struct Node Node;
 typedef struct Graph Graph;
+typedef struct Plan Plan;
+typedef struct TargetProfile TargetProfile;
+
+// Where a node runs. HOST: inputs and constants (no work: the host stages
+// them); ANE: inside a kernel; CPU: a fallback op, with the rule that forced it.
+typedef enum { DEV_HOST, DEV_ANE, DEV_CPU } Device;
+
+// How a kernel holds a value. TL (token-last): logical [S, d1..dk] is
+// [1, d1, 1, S] for k = 1 (the ANE's [1, C, 1, S]), [1, d1, .., dk, S] for
+// k = 2, 3 and [1, 1, 1, S] for k = 0. PLAIN: the logical shape itself.
+typedef enum { LAYOUT_PLAIN, LAYOUT_TL } Layout;
 
 // Shape and type inference of one node from its inputs and attributes
 // (passes/infer.c). Reports at n->loc and returns false on error.
@@ -214,6 +225,12 @@ struct Node {
   GeluMode gelu;      // GELU
   InitKind init;      // PARAM
   double init_std;    // PARAM with INIT_NORMAL
+  // lowering (passes/legalize.c, place.c, partition.c)
+  Layout layout;      // computed values: how a kernel holds them (see Layout)
+  bool as_conv;       // MATMUL x Wᵀ with W a param: a 1x1 conv (ANE-P05)
+  Device dev;         // set by place
+  int why;            // dev == DEV_CPU: the RuleId that put it there
+  int kernel;         // dev == DEV_ANE: index into Plan.kernels (partition)
   // scratch for passes
   bool live;
   Node *repl;
@@ -240,6 +257,9 @@ struct Graph {
   Hyper *hypers;
   int nhypers;
   int nblocks;        // iterations of the top-level repeat(s): "layers"
+  // lowering
+  const TargetProfile *target; // the profile legalize, place and partition obey
+  Plan *plan;                  // kernels and schedule (partition)
 };
 
 Graph *graph_new(Arena *a);
@@ -375,7 +395,7 @@ const char *severity_name(Severity s);              // "error"
 
 typedef enum { INPUTS_SINGLE, INPUTS_MULTI } InputsMode;
 
-typedef struct TargetProfile {
+struct TargetProfile {
   const char *name;            // what --target takes: "m4"
   const char *chips;           // "M3, M4"
   const char *program;         // T07: MIL version written, and the highest accepted
@@ -394,7 +414,7 @@ typedef struct TargetProfile {
   int surface_align;           // B04 (64) or B11 (128): bytes per I/O row
   int compile_budget;          // P02: compiles per process
   int64_t sram_bytes;          // P03: on-chip SRAM
-} TargetProfile;
+};
 
 extern const TargetProfile target_profiles[];
 extern const int ntarget_profiles;
@@ -439,6 +459,138 @@ void milcheck_run(MilCheck *c, const MilProgram *p, const TargetProfile *t);
 void milcheck_free(MilCheck *c);
 
 //
+// Lowering: the forward graph becomes ANE kernels and CPU ops. The passes of
+// the lowering pipeline (passes/pipeline.c) run after the front pipeline,
+// with g->target set.
+//
+typedef struct Kernel {
+  const char *name;      // "k03_layers_2": kernels/NAME.mil
+  Node **nodes;          // its ANE nodes, in schedule order
+  int nnodes;
+  Node **inputs;         // values it reads from outside: host, CPU ops, other kernels
+  int ninputs;
+  Node **outputs;        // values read outside it (or graph outputs)
+  int noutputs;
+  int64_t flops;
+  int64_t weight_bytes;  // fp16 constants baked into it
+  int64_t io_bytes;      // fp16 bytes of its inputs and outputs
+  int64_t sram_bytes;    // estimate: weights + I/O + the largest intermediate (ANE-P03)
+} Kernel;
+
+// One entry of the forward schedule: a kernel, or a CPU op.
+typedef struct PlanStep {
+  int kernel;            // >= 0: Plan.kernels[kernel]
+  Node *cpu;             // else this CPU node
+} PlanStep;
+
+// A value that crosses steps (kernel I/O, CPU op operands, graph inputs and
+// outputs), with its lifetime in schedule steps and its place in one arena.
+typedef struct PlanBuf {
+  Node *value;
+  int first, last;       // the step that writes it (-1: a graph input), the last reader
+  int64_t bytes;         // fp32, logical layout (the host's copy)
+  int64_t offset;        // in the arena, 64-byte aligned
+} PlanBuf;
+
+struct Plan {
+  Kernel *kernels;
+  int nkernels;
+  PlanStep *steps;
+  int nsteps;
+  PlanBuf *bufs;
+  int nbufs;
+  int64_t arena_bytes;   // the memory plan's total
+};
+
+bool pass_legalize(Graph *g, Diag *d);
+bool pass_place(Graph *g, Diag *d);
+bool pass_partition(Graph *g, Diag *d);
+extern const Pass lowering[];
+extern const int nlowering;
+// Runs the lowering pipeline for target t (verifier between passes).
+bool lowering_run(Graph *g, Diag *d, const TargetProfile *t, const PipelineOpts *o);
+// A constant: a param, a constant op, or a reshape of one (folded).
+bool node_is_const(const Node *n);
+// The physical shape a kernel gives n (its Layout). Returns the rank.
+int node_phys_shape(const Node *n, int64_t *dims);
+// Its [1, C, 1, S] shape at a kernel boundary (ANE-B02).
+void node_io_shape(const Node *n, int64_t dims[4]);
+
+// compiler/params.c — parameter values: fp32, logical layout, by name
+typedef struct ParamSet {
+  Arena *arena;
+  StrMap map;           // param name -> float[numel]
+} ParamSet;
+void params_init(ParamSet *ps, Arena *a);
+// Values from the initializers for every param not yet set: deterministic
+// for a given name and seed.
+void params_init_random(ParamSet *ps, const Graph *g, uint64_t seed);
+void params_set(ParamSet *ps, const char *name, float *values); // not copied
+const float *params_get(const ParamSet *ps, const Node *param); // NULL if unset
+// A source node's values (params, constants, causal mask, RoPE tables).
+const float *params_source_values(const ParamSet *ps, const Node *n);
+
+// compiler/emit_mil.c — one kernel as MIL text plus its weight files
+typedef struct WeightFile {
+  const char *path;     // relative to kernels/NAME/: "weights/weight.bin"
+  MilBlob *blobs;
+  int nblobs;
+  uint64_t next_offset; // where the next blob's metadata goes
+} WeightFile;
+typedef struct KernelMil {
+  char *text;           // malloc'd (free it)
+  size_t len;
+  WeightFile *files;
+  int nfiles;
+  const char **in_names;  // per Kernel.inputs: the function input's name
+  const char **out_names; // per Kernel.outputs
+} KernelMil;
+// fp32: every value and constant typed fp32 instead of the ANE's fp16 (for
+// exact runs on the reference backend; not ANE-legal, ANE-B01).
+bool emit_kernel(Arena *a, const Graph *g, int kernel, const ParamSet *ps, bool fp32,
+                 KernelMil *out, Diag *d);
+
+// compiler/artifact.c — the artifact directory of `anec compile -o DIR`
+typedef struct ArtifactExtras { // more files for DIR: model.ir, model.dot
+  int n;
+  const char *names[4];
+  const char *texts[4];
+} ArtifactExtras;
+// Writes DIR (replacing an earlier artifact directory, nothing else): all of
+// it or, after an error, none of it.
+bool artifact_write(const Graph *g, const ParamSet *ps, const char *dir, const char *weights,
+                    bool fp32, const ArtifactExtras *x, Diag *d);
+
+// compiler/ireval.c — the logical graph evaluated directly in fp64: the
+// numerical oracle of the tests and the host's CPU fallback ops.
+// Evaluates node n from its inputs' values (logical layout, row-major; int
+// values such as token ids as exact doubles) into out[numel]. Sources take
+// their values from ps. False, with a message in err, for an index out of
+// range or an op it cannot evaluate.
+bool ireval_node(const Node *n, const ParamSet *ps, const double *const *ins, double *out,
+                 char *err, size_t errlen);
+// The whole graph in node order: vals[i] holds node i's values (free with
+// ireval_free). Inputs by INPUT name. NULL after an error (message in err).
+double **ireval_graph(const Graph *g, const ParamSet *ps, const char *const *input_names,
+                      const double *const *inputs, int ninputs, char *err, size_t errlen);
+void ireval_free(const Graph *g, double **vals);
+
+// compiler/l2c_params.c — a llama2.c checkpoint as parameter values (kept
+// pointing into ck): names tok_emb, rms_final, wcls, layers.N.wq...; every
+// shape and hyper-parameter checked, errors at the model's declarations.
+bool params_load_l2c(ParamSet *ps, const Graph *g, const L2cCheckpoint *ck, const char *path,
+                     Diag *d);
+
+// compiler/runner.c — a lowered forward graph on the reference backend
+typedef struct Runner Runner;
+// Emits and prepares every kernel (in a temporary artifact directory).
+Runner *runner_open(Graph *g, const ParamSet *ps, ExecPrecision prec, Diag *d);
+float *runner_input(Runner *r, const char *name);         // the host buffer to fill
+bool runner_run(Runner *r, Diag *d);
+const float *runner_output(Runner *r, const char *name);  // logical layout, fp32
+void runner_close(Runner *r);
+
+//
 // The driver: compiler/main.c dispatches to one function per subcommand, each
 // in its own file (cmd_check.c, cmd_compile.c). They return the exit code:
 // 0 ok, 1 errors in the input, 2 usage errors.
@@ -446,8 +598,10 @@ void milcheck_free(MilCheck *c);
 enum { EXIT_USER = 1, EXIT_USAGE = 2 };
 int cmd_check(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
 int cmd_mil_check(int argc, char **argv);
 int cmd_mil_run(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
 
 // compiler/cli.c — options shared by the subcommands that compile a model
 typedef struct CliFront {

@@ -1,16 +1,24 @@
 // cmd_compile.c — `anec compile M.anet`: run the front end and the pass
-// pipeline, then write what --emit asks for (default: the compile report).
+// pipeline, then write what --emit asks for: the compile report (the default
+// without -o), the IR, or the artifact directory of lowered kernels (the
+// default with -o DIR).
 #include "anec.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char usage[] =
     "Usage: anec compile [OPTIONS] MODEL.anet\n"
-    "Compile a model and print its report, or emit an intermediate form.\n\n"
-    "  -o FILE                 write the output to FILE instead of stdout\n"
-    "      --emit=KIND         what to write: report (default) or ir (the graph IR)\n"
+    "Compile a model: print its report, emit its IR, or write the artifact directory\n"
+    "of ANE kernels (MIL text, MILBlob weights, manifest.json).\n\n"
+    "  -o PATH                 the artifact directory (with --emit=mil, the default\n"
+    "                          with -o), or the file for report/ir (default: stdout)\n"
+    "      --emit=KINDS        comma-separated: report (default without -o), ir,\n"
+    "                          mil (the artifact directory; ir also goes into it)\n"
+    "      --target=NAME       the ANE generation: m1, m4 (default), m5\n"
+    "      --seed=N            seed of the parameter initializers (default 0)\n"
     "  -D NAME=VALUE           override a hyper-parameter of the model header\n"
     "      --print-after=PASS  print the IR after PASS (to stderr)\n"
     "      --print-after-all   print the IR after every pass\n"
@@ -19,18 +27,65 @@ static const char usage[] =
 static const struct option long_opts[] = {
     {"help", no_argument, NULL, 'h'},
     {"emit", required_argument, NULL, OPT_EMIT},
+    {"target", required_argument, NULL, OPT_FIRST_FREE},
+    {"seed", required_argument, NULL, OPT_FIRST_FREE + 1},
     {"print-after", required_argument, NULL, OPT_PRINT_AFTER},
     {"print-after-all", no_argument, NULL, OPT_PRINT_AFTER_ALL},
     {0, 0, 0, 0},
 };
 
-typedef enum { EMIT_REPORT, EMIT_IR } Emit;
+enum { EMIT_REPORT = 1, EMIT_IR = 2, EMIT_MIL = 4 };
 
 typedef struct CompileArgs {
   CliFront c;
-  Emit emit;
+  unsigned emit;          // EMIT_* bits; 0: the default for -o
   const char *out;
+  const TargetProfile *target;
+  uint64_t seed;
 } CompileArgs;
+
+static bool parse_emit(CompileArgs *ca, const char *arg) {
+  ca->emit = 0;
+  for (const char *p = arg; *p;) {
+    size_t n = strcspn(p, ",");
+    if (n == 6 && !strncmp(p, "report", n))
+      ca->emit |= EMIT_REPORT;
+    else if (n == 2 && !strncmp(p, "ir", n))
+      ca->emit |= EMIT_IR;
+    else if (n == 3 && !strncmp(p, "mil", n))
+      ca->emit |= EMIT_MIL;
+    else {
+      cli_usage_error("compile", "--emit: unknown kind '%.*s' (known: report, ir, mil)", (int)n,
+                      p);
+      return false;
+    }
+    p += n + (p[n] == ',');
+  }
+  if (ca->emit == (EMIT_REPORT | EMIT_IR) || ((ca->emit & EMIT_MIL) && (ca->emit & EMIT_REPORT))) {
+    cli_usage_error("compile", "--emit=%s: choose one of report and ir, or mil with ir", arg);
+    return false;
+  }
+  return ca->emit != 0 || (cli_usage_error("compile", "--emit needs a kind"), false);
+}
+
+static bool parse_target(CompileArgs *ca, const char *arg) {
+  ca->target = target_find(arg);
+  if (!ca->target) {
+    char names[128];
+    target_names(names, sizeof names);
+    cli_usage_error("compile", "unknown target '%s' (known: %s)", arg, names);
+  }
+  return ca->target != NULL;
+}
+
+static bool parse_seed(CompileArgs *ca, const char *arg) {
+  char *end;
+  errno = 0;
+  ca->seed = strtoull(arg, &end, 10);
+  if (errno || end == arg || *end || *arg == '-')
+    cli_usage_error("compile", "--seed expects a non-negative integer, got '%s'", arg);
+  return !(errno || end == arg || *end || *arg == '-');
+}
 
 // 0 to go on, else the exit code to return.
 static int parse_args(CompileArgs *ca, Diag *d, int argc, char **argv) {
@@ -42,14 +97,16 @@ static int parse_args(CompileArgs *ca, Diag *d, int argc, char **argv) {
     case 'h': fputs(usage, stdout); return -1;
     case 'o': ca->out = optarg; break;
     case OPT_EMIT:
-      if (!strcmp(optarg, "ir"))
-        ca->emit = EMIT_IR;
-      else if (!strcmp(optarg, "report"))
-        ca->emit = EMIT_REPORT;
-      else {
-        cli_usage_error("compile", "--emit: unknown kind '%s' (known: report, ir)", optarg);
+      if (!parse_emit(ca, optarg))
         return EXIT_USAGE;
-      }
+      break;
+    case OPT_FIRST_FREE:
+      if (!parse_target(ca, optarg))
+        return EXIT_USAGE;
+      break;
+    case OPT_FIRST_FREE + 1:
+      if (!parse_seed(ca, optarg))
+        return EXIT_USAGE;
       break;
     case '?':
     case ':':
@@ -61,13 +118,48 @@ static int parse_args(CompileArgs *ca, Diag *d, int argc, char **argv) {
         return EXIT_USAGE;
     }
   }
-  return cli_positional(&ca->c, argc, argv, optind, "compile") ? 0 : EXIT_USAGE;
+  if (!cli_positional(&ca->c, argc, argv, optind, "compile"))
+    return EXIT_USAGE;
+  if (!ca->emit)
+    ca->emit = ca->out ? EMIT_MIL : EMIT_REPORT;
+  if ((ca->emit & EMIT_MIL) && !ca->out) {
+    cli_usage_error("compile", "--emit=mil writes a directory: give it with -o DIR");
+    return EXIT_USAGE;
+  }
+  return 0;
+}
+
+// The text of one non-directory output.
+static char *text_of(const Graph *g, unsigned emit, size_t *len) {
+  char *buf = NULL;
+  FILE *mem = open_memstream(&buf, len);
+  if (emit & EMIT_IR)
+    graph_dump(g, mem, NULL);
+  else
+    report_print(g, mem);
+  fclose(mem);
+  return buf;
+}
+
+// Lowers g and writes the artifact directory (with model.ir if asked).
+static bool write_artifacts(Arena *a, Graph *g, Diag *d, const CompileArgs *ca) {
+  size_t len;
+  char *ir = ca->emit & EMIT_IR ? text_of(g, EMIT_IR, &len) : NULL;
+  ParamSet ps;
+  params_init(&ps, a);
+  bool ok = lowering_run(g, d, ca->target, &ca->c.front.pipe);
+  if (ok)
+    params_init_random(&ps, g, ca->seed);
+  ArtifactExtras x = {ir ? 1 : 0, {"model.ir"}, {ir}};
+  ok = ok && artifact_write(g, &ps, ca->out, "baked", false, &x, d);
+  free(ir);
+  return ok;
 }
 
 int cmd_compile(int argc, char **argv) {
   Diag d;
   diag_init(&d, stderr);
-  CompileArgs ca = {.c = {.cmd = "compile"}, .emit = EMIT_REPORT, .out = "-"};
+  CompileArgs ca = {.c = {.cmd = "compile"}, .target = target_default()};
   int rc = parse_args(&ca, &d, argc, argv);
   if (rc) {
     diag_free(&d);
@@ -76,16 +168,12 @@ int cmd_compile(int argc, char **argv) {
   Arena a = {0};
   Graph *g = front_compile(&a, &d, ca.c.model, &ca.c.front);
   rc = EXIT_USER;
-  if (g) {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    if (ca.emit == EMIT_IR)
-      graph_dump(g, mem, NULL);
-    else
-      report_print(g, mem);
-    fclose(mem);
-    rc = cli_write_file(ca.out, buf, len) ? 0 : EXIT_USER;
+  if (g && (ca.emit & EMIT_MIL)) {
+    rc = write_artifacts(&a, g, &d, &ca) ? 0 : EXIT_USER;
+  } else if (g) {
+    size_t len;
+    char *buf = text_of(g, ca.emit, &len);
+    rc = cli_write_file(ca.out ? ca.out : "-", buf, len) ? 0 : EXIT_USER;
     free(buf);
   }
   arena_free(&a);

@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+
 typedef struct Command {
   const char *name;
   int (*run)(int argc, char **argv);
@@ -13,6 +14,8 @@ typedef struct Command {
 static const Command commands[] = {
     {"check", cmd_check, "parse and type-check a model; print a one-line summary"},
     {"compile", cmd_compile, "compile a model: report, or --emit=ir for the graph"},
+    {"inspect", cmd_inspect, "lower a model for a target: what runs where (ANE, CPU) and why"},
+    {"generate", cmd_generate, "sample from a model with a llama2.c checkpoint on the reference backend"},
     {"mil-check", cmd_mil_check, "check a MIL program against the ANE constraint catalog"},
     {"mil-run", cmd_mil_run, "run a MIL program on the reference backend (CPU, ANE numerics)"},
 };

@@ -16,10 +16,24 @@ const Pass pipeline[] = {
 };
 const int npipeline = sizeof pipeline / sizeof pipeline[0];
 
+// After the front pipeline, for a target: the forward graph to kernels.
+const Pass lowering[] = {
+  {"legalize", pass_legalize,
+   "requires: inferred graph; provides: forward only (no loss), layouts, linears as convs"},
+  {"place", pass_place,
+   "requires: legalized graph, target; provides: ANE or CPU per node, the rule of each CPU node"},
+  {"partition", pass_partition,
+   "requires: placed graph; provides: kernels with their I/O and the schedule (g->plan)"},
+};
+const int nlowering = sizeof lowering / sizeof lowering[0];
+
 const Pass *pipeline_find(const char *name) {
   for (int i = 0; i < npipeline; i++)
     if (name && strcmp(pipeline[i].name, name) == 0)
       return &pipeline[i];
+  for (int i = 0; i < nlowering; i++)
+    if (name && strcmp(lowering[i].name, name) == 0)
+      return &lowering[i];
   return NULL;
 }
 
@@ -27,17 +41,23 @@ static bool wants_dump(const PipelineOpts *o, const char *pass) {
   return o && (o->print_after_all || (o->print_after && strcmp(o->print_after, pass) == 0));
 }
 
-// Runs every pass, verifying the graph before the first and after each;
-// stops at the first failure.
-bool pipeline_run(Graph *g, Diag *d, const PipelineOpts *o) {
-  if (!graph_verify(g, d))
-    return false;
-  for (int i = 0; i < npipeline; i++) {
-    const Pass *p = &pipeline[i];
+// Runs passes[0..n), verifying the graph after each; stops at the first failure.
+static bool passes_run(const Pass *passes, int n, Graph *g, Diag *d, const PipelineOpts *o) {
+  for (int i = 0; i < n; i++) {
+    const Pass *p = &passes[i];
     if (!p->run(g, d) || !graph_verify(g, d))
       return false;
     if (wants_dump(o, p->name))
       graph_dump(g, o->dump ? o->dump : stderr, p->name);
   }
   return true;
+}
+
+bool pipeline_run(Graph *g, Diag *d, const PipelineOpts *o) {
+  return graph_verify(g, d) && passes_run(pipeline, npipeline, g, d, o);
+}
+
+bool lowering_run(Graph *g, Diag *d, const TargetProfile *t, const PipelineOpts *o) {
+  g->target = t;
+  return passes_run(lowering, nlowering, g, d, o);
 }

@@ -41,11 +41,14 @@ static float exp_nonpos(float d) {
 // FMA contraction under -std=c11, so both clones give the same bits.
 typedef float F8 __attribute__((vector_size(32)));
 typedef int32_t I8 __attribute__((vector_size(32)));
-// The F8 helpers are static and inlined: their AVX return ABI does not matter.
+// The F8 helpers are always inlined (also at -O0): a call would pass F8 in
+// AVX registers from the AVX2 clone and in memory from the default one.
 #if defined(__clang__)
 #pragma clang diagnostic ignored "-Wunknown-warning-option"
 #endif
 #pragma GCC diagnostic ignored "-Wpsabi"
+
+#define F8_INLINE static inline __attribute__((always_inline))
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
 #define VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
@@ -53,23 +56,23 @@ typedef int32_t I8 __attribute__((vector_size(32)));
 #define VECTOR_CLONES
 #endif
 
-static inline F8 f8_load(const float *p) {
+F8_INLINE F8 f8_load(const float *p) {
   F8 v;
   memcpy(&v, p, sizeof v);
   return v;
 }
 
-static inline F8 f8_splat(float x) {
+F8_INLINE F8 f8_splat(float x) {
   return (F8){x, x, x, x, x, x, x, x};
 }
 
-static inline F8 f8_select(I8 mask, F8 a, F8 b) { // a where mask, else b
+F8_INLINE F8 f8_select(I8 mask, F8 a, F8 b) { // a where mask, else b
   return (F8)(((I8)a & mask) | ((I8)b & ~mask));
 }
 
 // exp(d) for d <= 0 within 2 ulp of expf: Cephes' polynomial after reducing
 // by ln 2 (rounding by adding 1.5 * 2^23); 0 below -87.
-static inline F8 exp8_nonpos(F8 d) {
+F8_INLINE F8 exp8_nonpos(F8 d) {
   I8 under = d < f8_splat(-87.0f);
   d = f8_select(under, f8_splat(-87.0f), d);
   F8 n = (d * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
@@ -84,14 +87,14 @@ static inline F8 exp8_nonpos(F8 d) {
   return f8_select(under, f8_splat(0.0f), p * (F8)bits);
 }
 
-static inline float f8_hmax(F8 v) {
+F8_INLINE float f8_hmax(F8 v) {
   float m = v[0];
   for (int i = 1; i < 8; i++)
     m = v[i] > m ? v[i] : m;
   return m;
 }
 
-static inline float f8_hsum(F8 v) {
+F8_INLINE float f8_hsum(F8 v) {
   return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
 }
 

@@ -1,0 +1,276 @@
+// artifact.c — the artifact directory `anec compile -o DIR` writes:
+// kernels/NAME.mil and kernels/NAME/weights/*.bin per kernel, manifest.json
+// (kernels, I/O, CPU ops, schedule, buffers, FLOPs, compiles). Built in a
+// temporary sibling directory and renamed into place: complete or absent.
+#include "anec.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+// Removes path and, if it is a directory (not a link to one), what it holds.
+static void rm_tree(const char *path) {
+  struct stat st;
+  DIR *dir = lstat(path, &st) == 0 && S_ISDIR(st.st_mode) ? opendir(path) : NULL;
+  for (struct dirent *e; dir && (e = readdir(dir));) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+      continue;
+    char sub[8400];
+    snprintf(sub, sizeof sub, "%.4096s/%.256s", path, e->d_name);
+    rm_tree(sub);
+  }
+  if (dir)
+    closedir(dir);
+  remove(path);
+}
+
+static bool make_dir(const char *path, Diag *d) {
+  if (mkdir(path, 0755) == 0 || errno == EEXIST)
+    return true;
+  diag_error(d, loc_none(), "cannot create directory '%s': %s", path, strerror(errno));
+  return false;
+}
+
+static bool write_text(const char *path, const char *text, size_t len, Diag *d) {
+  FILE *f = fopen(path, "wb");
+  bool ok = f && fwrite(text, 1, len, f) == len;
+  ok = f && fclose(f) == 0 && ok;
+  if (!ok)
+    diag_error(d, loc_none(), "cannot write '%s': %s", path, strerror(errno));
+  return ok;
+}
+
+static bool write_weights(Arena *a, const char *kdir, const KernelMil *km, Diag *d) {
+  for (int i = 0; i < km->nfiles; i++) {
+    if (!make_dir(kdir, d) || !make_dir(arena_printf(a, "%s/weights", kdir), d))
+      return false;
+    RtDiag rd = {.out = stderr};
+    const char *path = arena_printf(a, "%s/%s", kdir, km->files[i].path);
+    if (!milblob_write(path, km->files[i].blobs, km->files[i].nblobs, NULL, &rd))
+      return false;
+  }
+  return true;
+}
+
+//
+// manifest.json
+//
+static cJSON *json_dims(int rank, const int64_t *dims) {
+  cJSON *a = cJSON_CreateArray();
+  for (int i = 0; i < rank; i++)
+    cJSON_AddItemToArray(a, cJSON_CreateNumber((double)dims[i]));
+  return a;
+}
+
+static const char *value_name(Arena *a, const Node *n) {
+  return n->name ? n->name : arena_printf(a, "%%%d", n->id);
+}
+
+static cJSON *json_io(Arena *a, const char *io_name, const Node *n) {
+  cJSON *o = cJSON_CreateObject();
+  int64_t io[4];
+  node_io_shape(n, io);
+  cJSON_AddStringToObject(o, "name", io_name);
+  cJSON_AddStringToObject(o, "value", value_name(a, n));
+  cJSON_AddItemToObject(o, "shape", json_dims(4, io));
+  cJSON_AddStringToObject(o, "dtype", "fp16");
+  cJSON_AddItemToObject(o, "logical_shape", json_dims(n->shape.rank, n->shape.dims));
+  cJSON_AddStringToObject(o, "layout", n->layout == LAYOUT_TL ? "token-last" : "flat");
+  return o;
+}
+
+static cJSON *json_kernel(Arena *a, const Kernel *k, const KernelMil *km) {
+  cJSON *o = cJSON_CreateObject(), *ins = cJSON_CreateArray(), *outs = cJSON_CreateArray();
+  cJSON *files = cJSON_CreateArray();
+  cJSON_AddStringToObject(o, "name", k->name);
+  cJSON_AddStringToObject(o, "mil", arena_printf(a, "kernels/%s.mil", k->name));
+  for (int i = 0; i < km->nfiles; i++)
+    cJSON_AddItemToArray(files, cJSON_CreateString(
+                                    arena_printf(a, "kernels/%s/%s", k->name, km->files[i].path)));
+  cJSON_AddItemToObject(o, "weights", files);
+  for (int i = 0; i < k->ninputs; i++)
+    cJSON_AddItemToArray(ins, json_io(a, km->in_names[i], k->inputs[i]));
+  for (int i = 0; i < k->noutputs; i++)
+    cJSON_AddItemToArray(outs, json_io(a, km->out_names[i], k->outputs[i]));
+  cJSON_AddItemToObject(o, "inputs", ins);
+  cJSON_AddItemToObject(o, "outputs", outs);
+  cJSON_AddNumberToObject(o, "ops", k->nnodes);
+  cJSON_AddNumberToObject(o, "flops", (double)k->flops);
+  cJSON_AddNumberToObject(o, "weight_bytes", (double)k->weight_bytes);
+  cJSON_AddNumberToObject(o, "io_bytes", (double)k->io_bytes);
+  cJSON_AddNumberToObject(o, "sram_bytes", (double)k->sram_bytes);
+  return o;
+}
+
+static cJSON *json_cpu_op(Arena *a, const Node *n) {
+  cJSON *o = cJSON_CreateObject(), *ins = cJSON_CreateArray();
+  cJSON_AddStringToObject(o, "value", value_name(a, n));
+  cJSON_AddStringToObject(o, "op", op_info[n->op].name);
+  for (int i = 0; i < n->nin; i++)
+    cJSON_AddItemToArray(ins, cJSON_CreateString(value_name(a, n->in[i])));
+  cJSON_AddItemToObject(o, "inputs", ins);
+  cJSON_AddItemToObject(o, "shape", json_dims(n->shape.rank, n->shape.dims));
+  cJSON_AddStringToObject(o, "dtype", dtype_name(n->dtype));
+  cJSON_AddStringToObject(o, "rule", catalog_rules[n->why].id);
+  cJSON_AddStringToObject(o, "reason", catalog_rules[n->why].text);
+  return o;
+}
+
+static cJSON *json_values(Arena *a, Node **v, const char **names, int n) {
+  cJSON *arr = cJSON_CreateArray();
+  for (int i = 0; i < n; i++) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", names ? names[i] : v[i]->name);
+    cJSON_AddStringToObject(o, "value", value_name(a, v[i]));
+    cJSON_AddItemToObject(o, "shape", json_dims(v[i]->shape.rank, v[i]->shape.dims));
+    cJSON_AddStringToObject(o, "dtype", dtype_name(v[i]->dtype));
+    cJSON_AddItemToArray(arr, o);
+  }
+  return arr;
+}
+
+static cJSON *json_schedule(Arena *a, const Plan *pl) {
+  cJSON *arr = cJSON_CreateArray();
+  for (int s = 0; s < pl->nsteps; s++) {
+    cJSON *o = cJSON_CreateObject();
+    if (pl->steps[s].cpu)
+      cJSON_AddStringToObject(o, "cpu", value_name(a, pl->steps[s].cpu));
+    else
+      cJSON_AddStringToObject(o, "kernel", pl->kernels[pl->steps[s].kernel].name);
+    cJSON_AddItemToArray(arr, o);
+  }
+  return arr;
+}
+
+static cJSON *json_buffers(Arena *a, const Plan *pl) {
+  cJSON *arr = cJSON_CreateArray();
+  for (int i = 0; i < pl->nbufs; i++) {
+    const PlanBuf *b = &pl->bufs[i];
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "value", value_name(a, b->value));
+    cJSON_AddNumberToObject(o, "first_step", b->first);
+    cJSON_AddNumberToObject(o, "last_step", b->last);
+    cJSON_AddNumberToObject(o, "offset", (double)b->offset);
+    cJSON_AddNumberToObject(o, "bytes", (double)b->bytes);
+    cJSON_AddItemToArray(arr, o);
+  }
+  return arr;
+}
+
+static Node **graph_inputs(const Graph *g, int *n) {
+  Node **v = arena_alloc(g->arena, sizeof *v * (size_t)(g->nnodes + 1));
+  *n = 0;
+  for (int i = 0; i < g->nnodes; i++)
+    if (g->nodes[i]->op == OP_INPUT)
+      v[(*n)++] = g->nodes[i];
+  return v;
+}
+
+static char *manifest_text(const Graph *g, const KernelMil *kms, const char *weights) {
+  Arena *a = g->arena;
+  const Plan *pl = g->plan;
+  cJSON *m = cJSON_CreateObject(), *ks = cJSON_CreateArray(), *cpu = cJSON_CreateArray();
+  cJSON_AddStringToObject(m, "anec_version", ANEC_VERSION);
+  cJSON_AddStringToObject(m, "model", g->model);
+  cJSON_AddStringToObject(m, "source", g->file);
+  cJSON_AddStringToObject(m, "target", g->target->name);
+  cJSON_AddStringToObject(m, "weights", weights);
+  int nin;
+  Node **ins = graph_inputs(g, &nin);
+  cJSON_AddItemToObject(m, "inputs", json_values(a, ins, NULL, nin));
+  cJSON_AddItemToObject(m, "outputs", json_values(a, g->outputs, g->output_names, g->noutputs));
+  for (int k = 0; k < pl->nkernels; k++)
+    cJSON_AddItemToArray(ks, json_kernel(a, &pl->kernels[k], &kms[k]));
+  cJSON_AddItemToObject(m, "kernels", ks);
+  for (int s = 0; s < pl->nsteps; s++)
+    if (pl->steps[s].cpu)
+      cJSON_AddItemToArray(cpu, json_cpu_op(a, pl->steps[s].cpu));
+  cJSON_AddItemToObject(m, "cpu_ops", cpu);
+  cJSON_AddItemToObject(m, "schedule", json_schedule(a, pl));
+  cJSON_AddItemToObject(m, "buffers", json_buffers(a, pl));
+  cJSON_AddNumberToObject(m, "arena_bytes", (double)pl->arena_bytes);
+  int64_t flops = 0;
+  for (int k = 0; k < pl->nkernels; k++)
+    flops += pl->kernels[k].flops;
+  for (int s = 0; s < pl->nsteps; s++)
+    flops += pl->steps[s].cpu ? node_flops(pl->steps[s].cpu) : 0;
+  cJSON_AddNumberToObject(m, "flops_per_forward", (double)flops);
+  cJSON_AddNumberToObject(m, "dispatches_per_forward", pl->nkernels);
+  cJSON_AddNumberToObject(m, "compiles", pl->nkernels);
+  char *text = cJSON_Print(m);
+  cJSON_Delete(m);
+  return text;
+}
+
+//
+// The directory
+//
+static bool write_kernels(const Graph *g, const ParamSet *ps, const char *dir, bool fp32,
+                          KernelMil *kms, Diag *d) {
+  Arena *a = g->arena;
+  if (!make_dir(arena_printf(a, "%s/kernels", dir), d))
+    return false;
+  for (int k = 0; k < g->plan->nkernels; k++) {
+    const char *name = g->plan->kernels[k].name;
+    if (!emit_kernel(a, g, k, ps, fp32, &kms[k], d) ||
+        !write_text(arena_printf(a, "%s/kernels/%s.mil", dir, name), kms[k].text, kms[k].len, d) ||
+        !write_weights(a, arena_printf(a, "%s/kernels/%s", dir, name), &kms[k], d))
+      return false;
+  }
+  return true;
+}
+
+static bool write_all(const Graph *g, const ParamSet *ps, const char *dir, const char *weights,
+                      bool fp32, const ArtifactExtras *x, Diag *d) {
+  KernelMil *kms = arena_alloc(g->arena, sizeof *kms * (size_t)(g->plan->nkernels + 1));
+  bool ok = write_kernels(g, ps, dir, fp32, kms, d);
+  for (int k = 0; k < g->plan->nkernels; k++)
+    free(kms[k].text);
+  if (ok) {
+    char *text = manifest_text(g, kms, weights);
+    ok = text && write_text(arena_printf(g->arena, "%s/manifest.json", dir), text, strlen(text), d);
+    free(text);
+  }
+  for (int i = 0; ok && x && i < x->n; i++)
+    ok = write_text(arena_printf(g->arena, "%s/%s", dir, x->names[i]), x->texts[i],
+                    strlen(x->texts[i]), d);
+  return ok;
+}
+
+// An existing DIR is replaced only when it is an artifact directory.
+static bool replace_dir(const char *tmp, const char *dir, Diag *d) {
+  struct stat st;
+  if (stat(dir, &st) == 0) {
+    char path[4200];
+    snprintf(path, sizeof path, "%.4096s/manifest.json", dir);
+    if (!S_ISDIR(st.st_mode) || access(path, F_OK) != 0) {
+      diag_error(d, loc_none(), "'%s' exists and is not an anec artifact directory", dir);
+      return false;
+    }
+    rm_tree(dir);
+  }
+  if (rename(tmp, dir) != 0) {
+    diag_error(d, loc_none(), "cannot create '%s': %s", dir, strerror(errno));
+    return false;
+  }
+  return true;
+}
+
+bool artifact_write(const Graph *g, const ParamSet *ps, const char *dir, const char *weights,
+                    bool fp32, const ArtifactExtras *x, Diag *d) {
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%.4096s.tmp.XXXXXX", dir);
+  if (strlen(dir) > 4000 || !mkdtemp(tmp)) {
+    diag_error(d, loc_none(), "cannot create a directory next to '%s': %s", dir, strerror(errno));
+    return false;
+  }
+  chmod(tmp, 0755);
+  bool ok = write_all(g, ps, tmp, weights, fp32, x, d) && replace_dir(tmp, dir, d);
+  if (!ok)
+    rm_tree(tmp);
+  return ok;
+}

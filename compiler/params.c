@@ -1,0 +1,96 @@
+// params.c — the values of a model's parameters and constants, fp32 in
+// their logical layout: from the initializers (deterministic per name and
+// seed) or set by a loader; and the values of the constant ops (causal mask,
+// RoPE tables) that the emitter bakes into kernels.
+#include "anec.h"
+
+#include <math.h>
+#include <string.h>
+
+void params_init(ParamSet *ps, Arena *a) {
+  ps->arena = a;
+  strmap_init(&ps->map, a);
+}
+
+static uint64_t splitmix64(uint64_t *s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+static uint64_t name_hash(const char *s) { // FNV-1a
+  uint64_t h = 0xCBF29CE484222325ull;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 0x100000001B3ull;
+  return h;
+}
+
+// Normal(0, std) by Box-Muller from a stream seeded by the name and seed.
+static void fill_normal(float *v, int64_t n, double std, uint64_t seed) {
+  for (int64_t i = 0; i < n; i += 2) {
+    double u1 = ((double)(splitmix64(&seed) >> 11) + 1) * 0x1p-53;
+    double u2 = (double)(splitmix64(&seed) >> 11) * 0x1p-53;
+    double r = sqrt(-2 * log(u1)) * std;
+    v[i] = (float)(r * cos(6.283185307179586 * u2));
+    if (i + 1 < n)
+      v[i + 1] = (float)(r * sin(6.283185307179586 * u2));
+  }
+}
+
+void params_init_random(ParamSet *ps, const Graph *g, uint64_t seed) {
+  for (int i = 0; i < g->nnodes; i++) {
+    const Node *n = g->nodes[i];
+    if (n->op != OP_PARAM || strmap_get(&ps->map, n->name))
+      continue;
+    int64_t count = shape_numel(&n->shape);
+    float *v = arena_alloc(ps->arena, sizeof(float) * (size_t)(count ? count : 1));
+    if (n->init == INIT_ONES)
+      for (int64_t k = 0; k < count; k++)
+        v[k] = 1.0f;
+    else if (n->init == INIT_NORMAL)
+      fill_normal(v, count, n->init_std, name_hash(n->name) ^ seed);
+    strmap_put(&ps->map, n->name, v);
+  }
+}
+
+void params_set(ParamSet *ps, const char *name, float *values) {
+  strmap_put(&ps->map, arena_strdup(ps->arena, name), values);
+}
+
+const float *params_get(const ParamSet *ps, const Node *param) {
+  return strmap_get(&ps->map, param->name);
+}
+
+// The values of a source node in its logical layout, or NULL if unknown.
+const float *params_source_values(const ParamSet *ps, const Node *n) {
+  if (n->op == OP_PARAM)
+    return params_get(ps, n);
+  if (n->op == OP_RESHAPE) // a constant reshaped: the same values
+    return params_source_values(ps, n->in[0]);
+  int64_t count = shape_numel(&n->shape);
+  float *v = arena_alloc(ps->arena, sizeof(float) * (size_t)(count ? count : 1));
+  const int64_t *d = n->shape.dims;
+  switch (n->op) {
+  case OP_CONST:
+    v[0] = (float)n->value;
+    return v;
+  case OP_CAUSAL_MASK: // -65504, the fp16 minimum, not -inf (ANE-T10)
+    for (int64_t r = 0; r < d[0]; r++)
+      for (int64_t c = 0; c < d[1]; c++)
+        v[r * d[1] + c] = c > r ? -65504.0f : 0.0f;
+    return v;
+  case OP_ROPE_COS:
+  case OP_ROPE_SIN:
+    for (int64_t p = 0; p < d[0]; p++)
+      for (int64_t i = 0; i < d[1]; i++) {
+        // in float, the way llama2.c computes its tables
+        float freq = 1.0f / powf((float)n->value, (float)(2 * i) / (float)(2 * d[1]));
+        float angle = (float)p * freq;
+        v[p * d[1] + i] = n->op == OP_ROPE_COS ? cosf(angle) : sinf(angle);
+      }
+    return v;
+  default:
+    return NULL;
+  }
+}

@@ -1,0 +1,117 @@
+// legalize.c — the forward graph in the ANE's terms: the loss is dropped
+// (training adds it back), linears with a param weight become 1x1 convs
+// (ANE-P05), and every computed value gets the layout a kernel holds it in:
+// token-last ([1, C, 1, S], ANE-B02) wherever the token axis survives, plain
+// elsewhere (attention's per-head matrices).
+#include "anec.h"
+
+static bool is_source(const Node *n) {
+  return node_is_const(n) || n->op == OP_INPUT;
+}
+
+bool node_is_const(const Node *n) {
+  if (n->op == OP_RESHAPE)
+    return node_is_const(n->in[0]);
+  return op_info[n->op].arity == 0 && n->op != OP_INPUT;
+}
+
+static bool is_tl(const Node *n) {
+  return !is_source(n) && n->layout == LAYOUT_TL;
+}
+
+// A token-last value keeps its token axis first and at most 3 more (rank 5).
+static bool tl_fits(const Node *n) {
+  return n->shape.rank >= 1 && n->shape.rank <= 4 && n->dtype != DT_I32;
+}
+
+// Elementwise: token-last when an operand of the result's rank is.
+static Layout layout_elementwise(const Node *n) {
+  for (int k = 0; k < n->nin; k++)
+    if (is_tl(n->in[k]) && n->in[k]->shape.rank == n->shape.rank &&
+        n->in[k]->shape.dims[0] == n->shape.dims[0])
+      return LAYOUT_TL;
+  return LAYOUT_PLAIN;
+}
+
+static bool is_linear(const Node *n) {
+  const Node *x = n->in[0], *w = n->in[1];
+  return n->transpose_b && !n->transpose_a && w->op == OP_PARAM && w->shape.rank == 2 &&
+         is_tl(x) && x->shape.rank == 2;
+}
+
+// Attention's output [S, heads, hd] comes from a transpose of per-head
+// matrices; token-last when its first axis has the model's token count.
+static Layout layout_transpose(const Node *n, int64_t tokens) {
+  if (is_tl(n->in[0]))
+    return n->perm[0] == 0 ? LAYOUT_TL : LAYOUT_PLAIN;
+  return n->shape.rank >= 3 && n->shape.dims[0] == tokens ? LAYOUT_TL : LAYOUT_PLAIN;
+}
+
+static Layout layout_of(Node *n, int64_t tokens) {
+  const Node *x = n->nin ? n->in[0] : NULL;
+  switch (n->op) {
+  case OP_EMBED:
+    return LAYOUT_TL;
+  case OP_INPUT:
+    return n->dtype != DT_I32 && n->shape.rank >= 2 ? LAYOUT_TL : LAYOUT_PLAIN;
+  case OP_SUM: case OP_MEAN: case OP_MAX: case OP_SOFTMAX: case OP_SLICE:
+    return is_tl(x) && n->axis != 0 && n->axis != AXIS_ALL ? LAYOUT_TL : LAYOUT_PLAIN;
+  case OP_MATMUL:
+    n->as_conv = is_linear(n);
+    return n->as_conv ? LAYOUT_TL : LAYOUT_PLAIN;
+  case OP_RESHAPE:
+    return is_tl(x) && n->shape.rank >= 1 && n->shape.dims[0] == x->shape.dims[0]
+               ? LAYOUT_TL : LAYOUT_PLAIN;
+  case OP_TRANSPOSE:
+    return layout_transpose(n, tokens);
+  case OP_CONCAT:
+    for (int k = 0; k < n->nin; k++)
+      if (!is_source(n->in[k]) && !is_tl(n->in[k]))
+        return LAYOUT_PLAIN;
+    return n->axis != 0 ? LAYOUT_TL : LAYOUT_PLAIN;
+  default:
+    return is_source(n) ? LAYOUT_PLAIN : layout_elementwise(n);
+  }
+}
+
+// requires: inferred graph; provides: the forward graph only (no loss),
+// n->layout of every node and n->as_conv of linears.
+bool pass_legalize(Graph *g, Diag *d) {
+  g->loss = NULL;
+  if (!pass_dce(g, d))
+    return false;
+  int64_t tokens = -1; // the first token-last value's token count
+  for (int i = 0; i < g->nnodes; i++) {
+    Node *n = g->nodes[i];
+    n->layout = node_is_const(n) ? LAYOUT_PLAIN : layout_of(n, tokens);
+    if (n->layout == LAYOUT_TL && !tl_fits(n))
+      n->layout = LAYOUT_PLAIN, n->as_conv = false;
+    if (n->layout == LAYOUT_TL && tokens < 0)
+      tokens = n->shape.dims[0];
+  }
+  return true;
+}
+
+int node_phys_shape(const Node *n, int64_t *dims) {
+  const Shape *s = &n->shape;
+  if (n->layout != LAYOUT_TL) {
+    for (int i = 0; i < s->rank; i++)
+      dims[i] = s->dims[i];
+    return s->rank;
+  }
+  if (s->rank <= 2) { // [S] or [S, C]: [1, C, 1, S]
+    dims[0] = 1, dims[1] = s->rank == 2 ? s->dims[1] : 1, dims[2] = 1, dims[3] = s->dims[0];
+    return 4;
+  }
+  dims[0] = 1;
+  for (int i = 1; i < s->rank; i++)
+    dims[i] = s->dims[i];
+  dims[s->rank] = s->dims[0];
+  return s->rank + 1;
+}
+
+void node_io_shape(const Node *n, int64_t dims[4]) {
+  int64_t numel = shape_numel(&n->shape);
+  int64_t tokens = n->layout == LAYOUT_TL ? n->shape.dims[0] : 1;
+  dims[0] = 1, dims[1] = tokens ? numel / tokens : 0, dims[2] = 1, dims[3] = tokens;
+}
