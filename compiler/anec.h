@@ -618,6 +618,8 @@ enum { OPT_PRINT_AFTER = 1000, OPT_PRINT_AFTER_ALL, OPT_EMIT, OPT_HELP, OPT_FIRS
 bool cli_front_option(CliFront *c, Diag *d, int opt, const char *arg);
 bool cli_positional(CliFront *c, int argc, char **argv, int optind_, const char *cmd);
 void cli_usage_error(const char *cmd, const char *fmt, ...) ANEC_PRINTF(2, 3);
+// The profile --target names; NULL after a usage error listing the known ones.
+const TargetProfile *cli_target(const char *cmd, const char *name);
 // Writes `len` bytes to `path` atomically (temp file in the same directory,
 // then rename); "-" is stdout. Reports failures to stderr.
 bool cli_write_file(const char *path, const char *data, size_t len);

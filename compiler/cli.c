@@ -105,3 +105,13 @@ bool cli_write_file(const char *path, const char *data, size_t len) {
   Bytes b = {data, len};
   return rt_write_atomic(path, fill_bytes, &b, &d);
 }
+
+const TargetProfile *cli_target(const char *cmd, const char *name) {
+  const TargetProfile *t = target_find(name);
+  if (!t) {
+    char known[128];
+    target_names(known, sizeof known);
+    cli_usage_error(cmd, "--target: unknown target '%s' (known: %s)", name, known);
+  }
+  return t;
+}

@@ -69,13 +69,7 @@ static bool parse_emit(CompileArgs *ca, const char *arg) {
 }
 
 static bool parse_target(CompileArgs *ca, const char *arg) {
-  ca->target = target_find(arg);
-  if (!ca->target) {
-    char names[128];
-    target_names(names, sizeof names);
-    cli_usage_error("compile", "unknown target '%s' (known: %s)", arg, names);
-  }
-  return ca->target != NULL;
+  return (ca->target = cli_target("compile", arg)) != NULL;
 }
 
 static bool parse_seed(CompileArgs *ca, const char *arg) {

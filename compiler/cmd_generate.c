@@ -79,13 +79,7 @@ static bool parse_choice(GenArgs *g, int opt, const char *arg) {
       cli_usage_error("generate", "--precision: expected fp16 or fp32, got '%s'", arg);
     return ok;
   }
-  g->target = target_find(arg);
-  if (!g->target) {
-    char names[128];
-    target_names(names, sizeof names);
-    cli_usage_error("generate", "unknown target '%s' (known: %s)", arg, names);
-  }
-  return g->target != NULL;
+  return (g->target = cli_target("generate", arg)) != NULL;
 }
 
 static bool parse_opt(GenArgs *g, Diag *d, int opt, const char *arg) {

@@ -67,13 +67,7 @@ typedef struct Totals {
 //
 
 static bool set_target(InspectArgs *ia, const char *name) {
-  ia->target = target_find(name);
-  if (!ia->target) {
-    char known[128];
-    target_names(known, sizeof known);
-    cli_usage_error("inspect", "--target: unknown target '%s' (known: %s)", name, known);
-  }
-  return ia->target != NULL;
+  return (ia->target = cli_target("inspect", name)) != NULL;
 }
 
 static bool set_emit(InspectArgs *ia, const char *kind) {

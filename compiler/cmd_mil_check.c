@@ -38,13 +38,7 @@ typedef struct MilCheckArgs {
 } MilCheckArgs;
 
 static bool set_target(MilCheckArgs *a, const char *name) {
-  a->target = target_find(name);
-  if (!a->target) {
-    char known[128];
-    target_names(known, sizeof known);
-    cli_usage_error("mil-check", "--target: unknown target '%s' (known: %s)", name, known);
-  }
-  return a->target != NULL;
+  return (a->target = cli_target("mil-check", name)) != NULL;
 }
 
 // 0 to go on, -1 after --help, else the exit code to return.

@@ -92,13 +92,7 @@ static bool set_option(MilRunArgs *a, int opt, char *arg) {
     a->prec = arg[2] == '1' ? EXEC_FP16 : EXEC_FP32;
     return true;
   default: // 't'
-    a->target = target_find(arg);
-    if (!a->target) {
-      char known[128];
-      target_names(known, sizeof known);
-      cli_usage_error("mil-run", "--target: unknown target '%s' (known: %s)", arg, known);
-    }
-    return a->target != NULL;
+    return (a->target = cli_target("mil-run", arg)) != NULL;
   }
 }
 
