@@ -14,7 +14,8 @@ static const char usage[] =
     "Compile a model: print its report, emit its IR, or write the artifact directory\n"
     "of ANE kernels (MIL text, MILBlob weights, manifest.json).\n\n"
     "  -o PATH                 the artifact directory (with --emit=mil, the default\n"
-    "                          with -o), or the file for report/ir (default: stdout)\n"
+    "                          with -o; -o - prints the kernels' MIL text), or the\n"
+    "                          file for report/ir (default: stdout)\n"
     "      --emit=KINDS        comma-separated: report (default without -o), ir,\n"
     "                          mil (the artifact directory; ir also goes into it)\n"
     "      --target=NAME       the ANE generation: m1, m4 (default), m5\n"
@@ -135,6 +136,20 @@ static char *text_of(const Graph *g, unsigned emit, size_t *len) {
   return buf;
 }
 
+// -o -: every kernel's MIL text on stdout, each after a `==> kernels/NAME.mil <==`
+// line (as head(1) separates files); the weights are not written.
+static bool print_kernels(Arena *a, const Graph *g, const ParamSet *ps, Diag *d) {
+  for (int k = 0; k < g->plan->nkernels; k++) {
+    KernelMil km;
+    if (!emit_kernel(a, g, k, ps, false, &km, d))
+      return false;
+    printf("%s==> kernels/%s.mil <==\n", k ? "\n" : "", g->plan->kernels[k].name);
+    fwrite(km.text, 1, km.len, stdout);
+    free(km.text);
+  }
+  return fflush(stdout) == 0;
+}
+
 // Lowers g and writes the artifact directory (with model.ir if asked).
 static bool write_artifacts(Arena *a, Graph *g, Diag *d, const CompileArgs *ca) {
   size_t len;
@@ -145,7 +160,10 @@ static bool write_artifacts(Arena *a, Graph *g, Diag *d, const CompileArgs *ca) 
   if (ok)
     params_init_random(&ps, g, ca->seed);
   ArtifactExtras x = {ir ? 1 : 0, {"model.ir"}, {ir}};
-  ok = ok && artifact_write(g, &ps, ca->out, "baked", false, &x, d);
+  if (!strcmp(ca->out, "-"))
+    ok = ok && print_kernels(a, g, &ps, d);
+  else
+    ok = ok && artifact_write(g, &ps, ca->out, "baked", false, &x, d);
   free(ir);
   return ok;
 }

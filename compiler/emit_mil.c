@@ -251,7 +251,7 @@ static const char *as_plain(Emit *e, const Node *n) {
   if (n->layout == LAYOUT_PLAIN || e->plain[n->id])
     return n->layout == LAYOUT_PLAIN ? e->var[n->id] : e->plain[n->id];
   const char *t = swap_token_axis(e, e->var[n->id], inner_count(n), n->shape.dims[0]);
-  return e->plain[n->id] = emit_reshape(e, t, n->shape.rank, n->shape.dims);
+  return e->plain[n->id] = n->shape.rank == 2 ? t : emit_reshape(e, t, n->shape.rank, n->shape.dims);
 }
 
 static const char *as_tl(Emit *e, const Node *n) {
@@ -565,10 +565,27 @@ static void bind_input(Emit *e, const Node *n, const char *io_name) {
   e->var[n->id] = same ? io_name : emit_reshape(e, io_name, rank, phys);
 }
 
+// Whether kernel output n already has its [1, C, 1, S] surface shape.
+static bool io_shaped(const Node *n) {
+  int64_t io[4], phys[MAX_RANK + 1];
+  node_io_shape(n, io);
+  return node_phys_shape(n, phys) == 4 && !memcmp(io, phys, sizeof io);
+}
+
+// The output's name for a node that is output i as it is, else NULL.
+static const char *output_name(Emit *e, const Node *n) {
+  for (int i = 0; i < e->k->noutputs; i++)
+    if (e->k->outputs[i] == n && io_shaped(n) && n->op != OP_INPUT)
+      return e->out->out_names[i] = arena_printf(e->a, "out%02d", i);
+  return NULL;
+}
+
 static void bind_outputs(Emit *e) {
   const Kernel *k = e->k;
   for (int i = 0; i < k->noutputs; i++) {
     const Node *n = k->outputs[i];
+    if (e->out->out_names[i])
+      continue; // the op that computes it is named out%02d
     int64_t io[4];
     node_io_shape(n, io);
     e->out->out_names[i] = arena_printf(e->a, "out%02d", i);
@@ -615,7 +632,8 @@ bool emit_kernel(Arena *a, const Graph *g, int ki, const ParamSet *ps, bool fp32
     bind_input(&e, k->inputs[i], out->in_names[i]);
   for (int i = 0; i < k->nnodes; i++) {
     const Node *n = k->nodes[i];
-    e.var[n->id] = arena_printf(a, "n%d_%s", n->id, op_info[n->op].name);
+    const char *out_name = output_name(&e, n);
+    e.var[n->id] = out_name ? out_name : arena_printf(a, "n%d_%s", n->id, op_info[n->op].name);
     emit_node(&e, n, e.var[n->id]);
   }
   bind_outputs(&e);

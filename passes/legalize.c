@@ -16,7 +16,7 @@ bool node_is_const(const Node *n) {
 }
 
 static bool is_tl(const Node *n) {
-  return !is_source(n) && n->layout == LAYOUT_TL;
+  return !node_is_const(n) && n->layout == LAYOUT_TL;
 }
 
 // A token-last value keeps its token axis first and at most 3 more (rank 5).
