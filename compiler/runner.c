@@ -173,8 +173,28 @@ static bool run_kernel(Runner *r, int k, Diag *d) {
   return true;
 }
 
+// The embedding gather, in fp32 straight from the table: rows of tok_emb.
+static bool run_embed(Runner *r, const Node *n, Diag *d) {
+  const Node *table = n->in[0];
+  const float *t = r->host[table->id] ? r->host[table->id] : params_source_values(r->ps, table);
+  const float *ids = r->host[n->in[1]->id];
+  int64_t rows = table->shape.dims[0], dim = table->shape.dims[1];
+  for (int64_t i = 0; t && ids && i < n->shape.dims[0]; i++) {
+    int64_t id = (int64_t)ids[i];
+    if (!(ids[i] >= 0 && ids[i] < (float)rows) || (float)id != ids[i]) {
+      diag_error(d, n->loc, "'embed': id %g at position %lld is out of range [0, %lld)",
+                 (double)ids[i], (long long)i, (long long)rows);
+      return false;
+    }
+    memcpy(r->host[n->id] + i * dim, t + id * dim, sizeof(float) * (size_t)dim);
+  }
+  return t && ids;
+}
+
 // A CPU op through the fp64 evaluator, inputs from the host buffers.
 static bool run_cpu(Runner *r, const Node *n, Diag *d) {
+  if (n->op == OP_EMBED)
+    return run_embed(r, n, d);
   double *ins[16] = {0}, *out = malloc(sizeof(double) * (size_t)(shape_numel(&n->shape) + 1));
   bool ok = n->nin <= 16 && out;
   for (int i = 0; ok && i < n->nin; i++) {

@@ -202,8 +202,10 @@ static void buf_lifetimes(Graph *g) {
     if (!is_value(n) || (n->dev == DEV_ANE && !n->live))
       continue;
     PlanBuf *b = &pl->bufs[pl->nbufs++];
-    *b = (PlanBuf){n, step_of(pl, n), is_graph_output(g, n) ? pl->nsteps : -1,
-                   4 * shape_numel(&n->shape), 0};
+    // graph inputs and outputs live through the whole run: the host sets
+    // inputs once for any number of runs, and reads outputs after
+    bool whole = is_graph_output(g, n) || n->op == OP_INPUT;
+    *b = (PlanBuf){n, step_of(pl, n), whole ? pl->nsteps : -1, 4 * shape_numel(&n->shape), 0};
     for (int s = 0; s < pl->nsteps; s++) {
       const PlanStep *st = &pl->steps[s];
       Node **ins = st->cpu ? st->cpu->in : pl->kernels[st->kernel].inputs;
