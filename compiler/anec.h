@@ -388,6 +388,7 @@ typedef struct Rule {
 } Rule;
 extern const Rule catalog_rules[RULE_COUNT];
 const Rule *rule_find(const char *id); // "ANE-T03" or "T03"; NULL if unknown
+const Rule *node_rule(const Node *n);  // the rule that put n on the CPU, or NULL
 const char *rule_action_name(RuleAction a);         // "emitter"
 const char *rule_confidence_name(RuleConfidence c); // "firm"
 const char *rule_check_name(RuleCheck c);           // "static"
@@ -549,6 +550,9 @@ typedef struct KernelMil {
 // exact runs on the reference backend; not ANE-legal, ANE-B01).
 bool emit_kernel(Arena *a, const Graph *g, int kernel, const ParamSet *ps, bool fp32,
                  KernelMil *out, Diag *d);
+
+// compiler/dot.c — the lowered graph (after partition) as a Graphviz digraph
+void plan_dot(const Graph *g, FILE *out);
 
 // compiler/artifact.c — the artifact directory of `anec compile -o DIR`
 typedef struct ArtifactExtras { // more files for DIR: model.ir, model.dot

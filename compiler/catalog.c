@@ -159,3 +159,7 @@ Severity target_rule_severity(const TargetProfile *t, RuleId r) {
   default: return catalog_rules[r].severity;
   }
 }
+
+const Rule *node_rule(const Node *n) {
+  return n->why >= 0 && n->why < RULE_COUNT ? &catalog_rules[n->why] : NULL;
+}

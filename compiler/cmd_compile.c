@@ -17,7 +17,8 @@ static const char usage[] =
     "                          with -o; -o - prints the kernels' MIL text), or the\n"
     "                          file for report/ir (default: stdout)\n"
     "      --emit=KINDS        comma-separated: report (default without -o), ir,\n"
-    "                          mil (the artifact directory; ir also goes into it)\n"
+    "                          dot (the lowered graph for Graphviz), mil (the\n"
+    "                          artifact directory; ir and dot also go into it)\n"
     "      --target=NAME       the ANE generation: m1, m4 (default), m5\n"
     "      --seed=N            seed of the parameter initializers (default 0)\n"
     "  -D NAME=VALUE           override a hyper-parameter of the model header\n"
@@ -35,7 +36,7 @@ static const struct option long_opts[] = {
     {0, 0, 0, 0},
 };
 
-enum { EMIT_REPORT = 1, EMIT_IR = 2, EMIT_MIL = 4 };
+enum { EMIT_REPORT = 1, EMIT_IR = 2, EMIT_MIL = 4, EMIT_DOT = 8 };
 
 typedef struct CompileArgs {
   CliFront c;
@@ -55,15 +56,20 @@ static bool parse_emit(CompileArgs *ca, const char *arg) {
       ca->emit |= EMIT_IR;
     else if (n == 3 && !strncmp(p, "mil", n))
       ca->emit |= EMIT_MIL;
+    else if (n == 3 && !strncmp(p, "dot", n))
+      ca->emit |= EMIT_DOT;
     else {
-      cli_usage_error("compile", "--emit: unknown kind '%.*s' (known: report, ir, mil)", (int)n,
-                      p);
+      cli_usage_error("compile", "--emit: unknown kind '%.*s' (known: report, ir, mil, dot)",
+                      (int)n, p);
       return false;
     }
     p += n + (p[n] == ',');
   }
-  if (ca->emit == (EMIT_REPORT | EMIT_IR) || ((ca->emit & EMIT_MIL) && (ca->emit & EMIT_REPORT))) {
-    cli_usage_error("compile", "--emit=%s: choose one of report and ir, or mil with ir", arg);
+  unsigned files = ca->emit & (EMIT_REPORT | EMIT_IR | EMIT_DOT);
+  bool one_file = files == EMIT_REPORT || files == EMIT_IR || files == EMIT_DOT;
+  if (!(ca->emit & EMIT_MIL) ? !one_file : (ca->emit & EMIT_REPORT) != 0) {
+    cli_usage_error("compile", "--emit=%s: one of report, ir and dot; or mil with ir and dot",
+                    arg);
     return false;
   }
   return ca->emit != 0 || (cli_usage_error("compile", "--emit needs a kind"), false);
@@ -124,12 +130,14 @@ static int parse_args(CompileArgs *ca, Diag *d, int argc, char **argv) {
   return 0;
 }
 
-// The text of one non-directory output.
+// The text of one non-directory output (dot: of the lowered graph).
 static char *text_of(const Graph *g, unsigned emit, size_t *len) {
   char *buf = NULL;
   FILE *mem = open_memstream(&buf, len);
   if (emit & EMIT_IR)
     graph_dump(g, mem, NULL);
+  else if (emit & EMIT_DOT)
+    plan_dot(g, mem);
   else
     report_print(g, mem);
   fclose(mem);
@@ -159,12 +167,18 @@ static bool write_artifacts(Arena *a, Graph *g, Diag *d, const CompileArgs *ca) 
   bool ok = lowering_run(g, d, ca->target, &ca->c.front.pipe);
   if (ok)
     params_init_random(&ps, g, ca->seed);
-  ArtifactExtras x = {ir ? 1 : 0, {"model.ir"}, {ir}};
+  char *dot = ok && (ca->emit & EMIT_DOT) ? text_of(g, EMIT_DOT, &len) : NULL;
+  ArtifactExtras x = {0};
+  if (ir)
+    x.names[x.n] = "model.ir", x.texts[x.n++] = ir;
+  if (dot)
+    x.names[x.n] = "model.dot", x.texts[x.n++] = dot;
   if (!strcmp(ca->out, "-"))
     ok = ok && print_kernels(a, g, &ps, d);
   else
     ok = ok && artifact_write(g, &ps, ca->out, "baked", false, &x, d);
   free(ir);
+  free(dot);
   return ok;
 }
 
@@ -182,6 +196,8 @@ int cmd_compile(int argc, char **argv) {
   rc = EXIT_USER;
   if (g && (ca.emit & EMIT_MIL)) {
     rc = write_artifacts(&a, g, &d, &ca) ? 0 : EXIT_USER;
+  } else if (g && (ca.emit & EMIT_DOT) && !lowering_run(g, &d, ca.target, &ca.c.front.pipe)) {
+    rc = EXIT_USER;
   } else if (g) {
     size_t len;
     char *buf = text_of(g, ca.emit, &len);

@@ -394,10 +394,6 @@ static void text_site(const Insp *in, const Node *n, FILE *out) {
     fputs("  (prelude)\n", out);
 }
 
-static const Rule *node_rule(const Node *n) {
-  return n->why >= 0 && n->why < RULE_COUNT ? &catalog_rules[n->why] : NULL;
-}
-
 static void text_cpu(const Insp *in, const Node *n, FILE *out) {
   Arena a = {0};
   char f[32];
@@ -602,87 +598,6 @@ static char *json_report(const Insp *in) {
 }
 
 //
-// Graphviz
-//
-
-static const char *const palette[] = {"#a6cee3", "#b2df8a", "#fdbf6f", "#cab2d6", "#ffff99",
-                                      "#8dd3c7", "#bebada", "#80b1d3", "#fccde5", "#ccebc5"};
-enum { NPALETTE = sizeof palette / sizeof *palette };
-
-// A quoted DOT string: backslashes and quotes escaped, newlines as \n.
-static void dot_str(FILE *out, const char *s) {
-  fputc('"', out);
-  for (; *s; s++)
-    if (*s == '\n')
-      fputs("\\n", out);
-    else
-      fprintf(out, *s == '"' || *s == '\\' ? "\\%c" : "%c", *s);
-  fputc('"', out);
-}
-
-static bool dot_shown(const Node *n) {
-  return n->dev != DEV_HOST || n->op == OP_INPUT;
-}
-
-static void dot_node(const Node *n, const char *indent, FILE *out) {
-  Arena a = {0};
-  const char *shape = shape_str(&a, &n->shape);
-  fprintf(out, "%sn%d [label=", indent, n->id);
-  if (n->op == OP_INPUT) {
-    dot_str(out, arena_printf(&a, "%s\n%s%s", n->name, dtype_name(n->dtype), shape));
-    fputs(", shape=ellipse];\n", out);
-  } else if (n->dev == DEV_CPU) {
-    const Rule *r = node_rule(n);
-    dot_str(out, arena_printf(&a, "%%%d %s %s\nCPU [%s]", n->id, op_info[n->op].name, shape,
-                              r ? r->id : "?"));
-    fputs(", fillcolor=\"#e41a1c\", fontcolor=white];\n", out);
-  } else {
-    dot_str(out, arena_printf(&a, "%%%d %s %s", n->id, n->as_conv ? "conv" : op_info[n->op].name,
-                              shape));
-    fprintf(out, ", fillcolor=\"%s\"];\n", palette[n->kernel % NPALETTE]);
-  }
-  arena_free(&a);
-}
-
-static void dot_kernel(const Insp *in, int ki, FILE *out) {
-  const Kernel *k = &in->pl->kernels[ki];
-  fprintf(out, "  subgraph cluster_k%02d {\n    label=", ki);
-  dot_str(out, k->name);
-  fprintf(out, ";\n    style=rounded;\n");
-  for (int i = 0; i < k->nnodes; i++)
-    dot_node(k->nodes[i], "    ", out);
-  fputs("  }\n", out);
-}
-
-static void dot_edges(const Graph *g, FILE *out) {
-  for (int i = 0; i < g->nnodes; i++) {
-    const Node *n = g->nodes[i];
-    for (int j = 0; dot_shown(n) && j < n->nin; j++)
-      if (dot_shown(n->in[j]))
-        fprintf(out, "  n%d -> n%d;\n", n->in[j]->id, n->id);
-  }
-  for (int i = 0; i < g->noutputs; i++) {
-    fprintf(out, "  out%d [label=", i);
-    dot_str(out, g->output_names[i]);
-    fprintf(out, ", shape=ellipse];\n  n%d -> out%d;\n", g->outputs[i]->id, i);
-  }
-}
-
-static void dot_report(const Insp *in, FILE *out) {
-  const Graph *g = in->g;
-  fputs("digraph ", out);
-  dot_str(out, g->model);
-  fputs(" {\n  node [shape=box, style=filled, fillcolor=white, fontsize=10];\n", out);
-  for (int i = 0; i < g->nnodes; i++)
-    if (g->nodes[i]->op == OP_INPUT || g->nodes[i]->dev == DEV_CPU)
-      dot_node(g->nodes[i], "  ", out);
-  for (int ki = 0; ki < in->pl->nkernels; ki++)
-    dot_kernel(in, ki, out);
-  dot_edges(g, out);
-  fputs("}\n", out);
-}
-
-//
 // The command
 //
 
@@ -698,7 +613,10 @@ static bool write_output(const InspectArgs *ia, const Insp *in) {
   } else {
     FILE *mem = open_memstream(&buf, &len);
     if (mem) {
-      (ia->emit == EMIT_DOT ? dot_report : text_report)(in, mem);
+      if (ia->emit == EMIT_DOT)
+        plan_dot(in->g, mem);
+      else
+        text_report(in, mem);
       fclose(mem);
     }
   }
