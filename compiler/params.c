@@ -62,12 +62,30 @@ const float *params_get(const ParamSet *ps, const Node *param) {
   return strmap_get(&ps->map, param->name);
 }
 
+// A slice of a constant: [outer, dim, inner] -> [outer, end - begin, inner].
+static const float *slice_values(const ParamSet *ps, const Node *n) {
+  const float *v = params_source_values(ps, n->in[0]);
+  const Shape *s = &n->in[0]->shape;
+  int64_t outer = 1, inner = 1, dim = s->dims[n->axis], len = n->end - n->begin;
+  for (int i = 0; i < n->axis; i++)
+    outer *= s->dims[i];
+  for (int i = n->axis + 1; i < s->rank; i++)
+    inner *= s->dims[i];
+  float *out = v ? arena_alloc(ps->arena, sizeof(float) * (size_t)(outer * len * inner + 1)) : NULL;
+  for (int64_t o = 0; out && o < outer; o++)
+    memcpy(out + o * len * inner, v + (o * dim + n->begin) * inner,
+           sizeof(float) * (size_t)(len * inner));
+  return out;
+}
+
 // The values of a source node in its logical layout, or NULL if unknown.
 const float *params_source_values(const ParamSet *ps, const Node *n) {
   if (n->op == OP_PARAM)
     return params_get(ps, n);
   if (n->op == OP_RESHAPE) // a constant reshaped: the same values
     return params_source_values(ps, n->in[0]);
+  if (n->op == OP_SLICE)
+    return slice_values(ps, n);
   int64_t count = shape_numel(&n->shape);
   float *v = arena_alloc(ps->arena, sizeof(float) * (size_t)(count ? count : 1));
   const int64_t *d = n->shape.dims;

@@ -191,10 +191,33 @@ static bool run_embed(Runner *r, const Node *n, Diag *d) {
   return t && ids;
 }
 
+// A concat (of pieces past the channel limit, ANE-B05) in fp32.
+static bool run_concat(Runner *r, const Node *n) {
+  int64_t outer = 1, inner = 1, at = 0, width = n->shape.dims[n->axis];
+  for (int i = 0; i < n->axis; i++)
+    outer *= n->shape.dims[i];
+  for (int i = n->axis + 1; i < n->shape.rank; i++)
+    inner *= n->shape.dims[i];
+  for (int k = 0; k < n->nin; k++) {
+    const Node *x = n->in[k];
+    const float *v = r->host[x->id] ? r->host[x->id] : params_source_values(r->ps, x);
+    int64_t len = x->shape.dims[n->axis];
+    for (int64_t o = 0; v && o < outer; o++)
+      memcpy(r->host[n->id] + (o * width + at) * inner, v + o * len * inner,
+             sizeof(float) * (size_t)(len * inner));
+    if (!v)
+      return false;
+    at += len;
+  }
+  return true;
+}
+
 // A CPU op through the fp64 evaluator, inputs from the host buffers.
 static bool run_cpu(Runner *r, const Node *n, Diag *d) {
   if (n->op == OP_EMBED)
     return run_embed(r, n, d);
+  if (n->op == OP_CONCAT)
+    return run_concat(r, n);
   double *ins[16] = {0}, *out = malloc(sizeof(double) * (size_t)(shape_numel(&n->shape) + 1));
   bool ok = n->nin <= 16 && out;
   for (int i = 0; ok && i < n->nin; i++) {

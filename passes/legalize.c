@@ -10,7 +10,7 @@ static bool is_source(const Node *n) {
 }
 
 bool node_is_const(const Node *n) {
-  if (n->op == OP_RESHAPE)
+  if (n->op == OP_RESHAPE || n->op == OP_SLICE)
     return node_is_const(n->in[0]);
   return op_info[n->op].arity == 0 && n->op != OP_INPUT;
 }
@@ -74,6 +74,73 @@ static Layout layout_of(Node *n, int64_t tokens) {
   }
 }
 
+// ANE-B05 (split): a linear with more output channels than the target takes
+// becomes k equal slices of its weight, k convs and a concat of their
+// outputs (which place then puts on the CPU). k: the fewest equal pieces
+// under the limit (equal: ANE-B08 wants a kernel's outputs alike in size).
+static int split_count(int64_t channels, int64_t limit) {
+  for (int64_t k = (channels + limit - 1) / limit; k <= 256; k++)
+    if (channels % k == 0)
+      return (int)k;
+  return 0;
+}
+
+static Node *derived(Graph *g, OpKind op, Node **in, int nin, const Node *like) {
+  Node *n = graph_add(g, op, in, nin, like->loc);
+  n->site = like->site, n->scope = like->scope;
+  return n;
+}
+
+static bool split_linear(Graph *g, Node *n, int k, Diag *d) {
+  Node *x = n->in[0], *w = n->in[1], **pieces = arena_alloc(g->arena, sizeof(Node *) * (size_t)k);
+  int64_t c = w->shape.dims[0];
+  for (int j = 0; j < k; j++) {
+    Node *ws = derived(g, OP_SLICE, &w, 1, n);
+    ws->axis = 0, ws->begin = c / k * j, ws->end = c / k * (j + 1);
+    Node *in[2] = {x, ws};
+    Node *mm = derived(g, OP_MATMUL, in, 2, n);
+    mm->transpose_b = true;
+    if (!node_infer(ws, d) || !node_infer(mm, d))
+      return false;
+    ws->layout = LAYOUT_PLAIN, mm->layout = LAYOUT_TL, mm->as_conv = true;
+    pieces[j] = mm;
+  }
+  n->op = OP_CONCAT, n->in = pieces, n->nin = k, n->axis = 1, n->as_conv = false;
+  return true;
+}
+
+// Moves the nodes appended after `old_count` to just before the node each
+// replaced (the first node of the original list that reads it), keeping
+// the order topological; ids renumbered.
+static void place_new_nodes(Graph *g, int old_count) {
+  Node **order = arena_alloc(g->arena, sizeof(Node *) * (size_t)g->nnodes);
+  int n = 0, next_new = old_count;
+  for (int i = 0; i < old_count; i++) {
+    Node *v = g->nodes[i];
+    for (int k = 0; k < v->nin; k++) // pull in the new nodes v reads (they precede it)
+      while (next_new < g->nnodes && v->in[k]->id >= old_count && next_new <= v->in[k]->id)
+        order[n++] = g->nodes[next_new++];
+    order[n++] = v;
+  }
+  while (next_new < g->nnodes)
+    order[n++] = g->nodes[next_new++];
+  for (int i = 0; i < n; i++)
+    (g->nodes[i] = order[i])->id = i;
+}
+
+static bool split_wide_linears(Graph *g, Diag *d) {
+  int old = g->nnodes;
+  for (int i = 0; i < old; i++) {
+    Node *n = g->nodes[i];
+    int k = n->as_conv ? split_count(n->shape.dims[1], g->target->max_channels) : 0;
+    if (n->as_conv && n->shape.dims[1] > g->target->max_channels && k > 1 &&
+        !split_linear(g, n, k, d))
+      return false;
+  }
+  place_new_nodes(g, old);
+  return true;
+}
+
 // requires: inferred graph; provides: the forward graph only (no loss),
 // n->layout of every node and n->as_conv of linears.
 bool pass_legalize(Graph *g, Diag *d) {
@@ -89,7 +156,7 @@ bool pass_legalize(Graph *g, Diag *d) {
     if (n->layout == LAYOUT_TL && tokens < 0)
       tokens = n->shape.dims[0];
   }
-  return true;
+  return split_wide_linears(g, d);
 }
 
 int node_phys_shape(const Node *n, int64_t *dims) {

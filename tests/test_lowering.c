@@ -248,12 +248,42 @@ static void test_gpt2_layer(void **state) {
               "output y = x + mlp_gelu(layernorm(x, ln_w, ln_b), w_fc, b_fc, w_proj, b_proj)\n");
 }
 
+// A classifier wider than the target's channel limit (here 64) is split into
+// equal convs, concatenated on the CPU (ANE-B05).
+static void test_wide_linear_split(void **state) {
+  (void)state;
+  TargetProfile narrow = *target_default();
+  narrow.max_channels = 64;
+  const char *text = "model m { s = 32\n d = 48\n v = 192 }\n"
+                     "input x: f32[s, d]\n"
+                     "param w: [v, d] = normal(0.1)\n"
+                     "output y = linear(x * 2, w)\n";
+  check_model_on("wide linear", text, &narrow);
+  Capture c = {0}; // and the plan: 3 convs of 64 on the ANE, the concat on the CPU
+  assert_true(capture_open(&c));
+  char path[] = "/tmp/anec-test-lowering-XXXXXX";
+  close(mkstemp(path));
+  Graph *g = compile_text(&c, text, path);
+  assert_true(lowering_run(g, &c.d, &narrow, NULL));
+  int convs = 0, cpu = 0;
+  for (int i = 0; i < g->nnodes; i++) {
+    convs += g->nodes[i]->as_conv && g->nodes[i]->dev == DEV_ANE && g->nodes[i]->shape.dims[1] == 64;
+    cpu += g->nodes[i]->dev == DEV_CPU;
+    if (g->nodes[i]->dev == DEV_CPU)
+      assert_int_equal(g->nodes[i]->op, OP_CONCAT);
+  }
+  assert_int_equal(convs, 3);
+  assert_int_equal(cpu, 1);
+  unlink(path);
+  capture_close(&c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_elementwise),     cmocka_unit_test(test_reductions_softmax),
       cmocka_unit_test(test_data_movement),   cmocka_unit_test(test_linear_and_matmul),
       cmocka_unit_test(test_llama_layer),     cmocka_unit_test(test_qwen3_layer),
-      cmocka_unit_test(test_gpt2_layer),
+      cmocka_unit_test(test_gpt2_layer),      cmocka_unit_test(test_wide_linear_split),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
