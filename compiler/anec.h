@@ -259,6 +259,7 @@ struct Graph {
   int nblocks;        // iterations of the top-level repeat(s): "layers"
   // lowering
   const TargetProfile *target; // the profile legalize, place and partition obey
+  bool dynamic_weights;        // --weights=inputs: params packed into kernel inputs
   Plan *plan;                  // kernels and schedule (partition)
 };
 
@@ -531,6 +532,22 @@ const float *params_get(const ParamSet *ps, const Node *param); // NULL if unset
 // A source node's values (params, constants, causal mask, RoPE tables).
 const float *params_source_values(const ParamSet *ps, const Node *n);
 
+// --weights=inputs (dynamic weights, ANE-P01): a kernel's params travel in
+// its one input (ANE-B09) after the activation's S columns, so one compiled
+// kernel serves every layer of the same shape. Per param, a block of columns
+// of the [1, C, 1, S + cols] surface: Wᵀ of a [a, C] matrix (a columns), a
+// [C, b] matrix as it is (b columns), or a vector of at most C (1 column).
+// Params that fit none (or would pass the spatial limit) stay constants.
+typedef enum { PACK_TRANSPOSED, PACK_AS_IS, PACK_VECTOR } PackMode;
+typedef struct Pack {
+  const Node *param;
+  PackMode mode;
+  int64_t col, cols;    // columns [S + col, S + col + cols)
+} Pack;
+// The packing of kernel ki (none without g->dynamic_weights or when its
+// input is not one [1, C, 1, S] activation): the count, at most cap.
+int kernel_packing(const Graph *g, int ki, Pack *packs, int cap, int64_t *cols);
+
 // compiler/emit_mil.c — one kernel as MIL text plus its weight files
 typedef struct WeightFile {
   const char *path;     // relative to kernels/NAME/: "weights/weight.bin"
@@ -562,8 +579,10 @@ typedef struct ArtifactExtras { // more files for DIR: model.ir, model.dot
 } ArtifactExtras;
 // Writes DIR (replacing an earlier artifact directory, nothing else): all of
 // it or, after an error, none of it.
-bool artifact_write(const Graph *g, const ParamSet *ps, const char *dir, const char *weights,
-                    bool fp32, const ArtifactExtras *x, Diag *d);
+// Kernels whose text is the same (but for their own name) share the first
+// one's files: shares[k] (if not NULL) is the kernel whose files k uses.
+bool artifact_write(const Graph *g, const ParamSet *ps, const char *dir, bool fp32,
+                    const ArtifactExtras *x, int *shares, Diag *d);
 
 // compiler/ireval.c — the logical graph evaluated directly in fp64: the
 // numerical oracle of the tests and the host's CPU fallback ops.

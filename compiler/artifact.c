@@ -83,17 +83,43 @@ static cJSON *json_io(Arena *a, const char *io_name, const Node *n) {
   return o;
 }
 
-static cJSON *json_kernel(Arena *a, const Kernel *k, const KernelMil *km) {
+static const char *const pack_modes[] = {"transposed", "as-is", "vector"};
+
+// Dynamic weights: where each param goes in the kernel's input.
+static cJSON *json_packing(const Graph *g, int ki) {
+  Pack packs[64];
+  int64_t cols;
+  int n = kernel_packing(g, ki, packs, 64, &cols);
+  cJSON *arr = cJSON_CreateArray();
+  for (int i = 0; i < n; i++) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "param", packs[i].param->name);
+    cJSON_AddStringToObject(o, "mode", pack_modes[packs[i].mode]);
+    cJSON_AddNumberToObject(o, "column", (double)(g->plan->kernels[ki].inputs[0]->shape.dims[0] +
+                                                  packs[i].col));
+    cJSON_AddNumberToObject(o, "columns", (double)packs[i].cols);
+    cJSON_AddItemToArray(arr, o);
+  }
+  return arr;
+}
+
+// Kernel ki, whose program and weights are those of kernel `file` (itself or
+// an identical earlier one).
+static cJSON *json_kernel(const Graph *g, int ki, const KernelMil *km, const char *file) {
+  Arena *a = g->arena;
+  const Kernel *k = &g->plan->kernels[ki];
   cJSON *o = cJSON_CreateObject(), *ins = cJSON_CreateArray(), *outs = cJSON_CreateArray();
   cJSON *files = cJSON_CreateArray();
   cJSON_AddStringToObject(o, "name", k->name);
-  cJSON_AddStringToObject(o, "mil", arena_printf(a, "kernels/%s.mil", k->name));
+  cJSON_AddStringToObject(o, "mil", arena_printf(a, "kernels/%s.mil", file));
   for (int i = 0; i < km->nfiles; i++)
     cJSON_AddItemToArray(files, cJSON_CreateString(
-                                    arena_printf(a, "kernels/%s/%s", k->name, km->files[i].path)));
+                                    arena_printf(a, "kernels/%s/%s", file, km->files[i].path)));
   cJSON_AddItemToObject(o, "weights", files);
   for (int i = 0; i < k->ninputs; i++)
     cJSON_AddItemToArray(ins, json_io(a, km->in_names[i], k->inputs[i]));
+  if (g->dynamic_weights)
+    cJSON_AddItemToObject(o, "packing", json_packing(g, ki));
   for (int i = 0; i < k->noutputs; i++)
     cJSON_AddItemToArray(outs, json_io(a, km->out_names[i], k->outputs[i]));
   cJSON_AddItemToObject(o, "inputs", ins);
@@ -170,7 +196,7 @@ static Node **graph_inputs(const Graph *g, int *n) {
   return v;
 }
 
-static char *manifest_text(const Graph *g, const KernelMil *kms, const char *weights) {
+static char *manifest_text(const Graph *g, const KernelMil *kms, const int *shares) {
   Arena *a = g->arena;
   const Plan *pl = g->plan;
   cJSON *m = cJSON_CreateObject(), *ks = cJSON_CreateArray(), *cpu = cJSON_CreateArray();
@@ -178,13 +204,16 @@ static char *manifest_text(const Graph *g, const KernelMil *kms, const char *wei
   cJSON_AddStringToObject(m, "model", g->model);
   cJSON_AddStringToObject(m, "source", g->file);
   cJSON_AddStringToObject(m, "target", g->target->name);
-  cJSON_AddStringToObject(m, "weights", weights);
+  cJSON_AddStringToObject(m, "weights", g->dynamic_weights ? "inputs" : "baked");
   int nin;
   Node **ins = graph_inputs(g, &nin);
   cJSON_AddItemToObject(m, "inputs", json_values(a, ins, NULL, nin));
   cJSON_AddItemToObject(m, "outputs", json_values(a, g->outputs, g->output_names, g->noutputs));
-  for (int k = 0; k < pl->nkernels; k++)
-    cJSON_AddItemToArray(ks, json_kernel(a, &pl->kernels[k], &kms[k]));
+  int compiles = 0;
+  for (int k = 0; k < pl->nkernels; k++) {
+    cJSON_AddItemToArray(ks, json_kernel(g, k, &kms[k], pl->kernels[shares[k]].name));
+    compiles += shares[k] == k;
+  }
   cJSON_AddItemToObject(m, "kernels", ks);
   for (int s = 0; s < pl->nsteps; s++)
     if (pl->steps[s].cpu)
@@ -200,7 +229,7 @@ static char *manifest_text(const Graph *g, const KernelMil *kms, const char *wei
     flops += pl->steps[s].cpu ? node_flops(pl->steps[s].cpu) : 0;
   cJSON_AddNumberToObject(m, "flops_per_forward", (double)flops);
   cJSON_AddNumberToObject(m, "dispatches_per_forward", pl->nkernels);
-  cJSON_AddNumberToObject(m, "compiles", pl->nkernels);
+  cJSON_AddNumberToObject(m, "compiles", compiles);
   char *text = cJSON_Print(m);
   cJSON_Delete(m);
   return text;
@@ -209,29 +238,72 @@ static char *manifest_text(const Graph *g, const KernelMil *kms, const char *wei
 //
 // The directory
 //
+static bool same_blobs(const KernelMil *a, const KernelMil *b) {
+  if (a->nfiles != b->nfiles)
+    return false;
+  for (int f = 0; f < a->nfiles; f++) {
+    const WeightFile *x = &a->files[f], *y = &b->files[f];
+    if (x->nblobs != y->nblobs || strcmp(x->path, y->path))
+      return false;
+    for (int i = 0; i < x->nblobs; i++)
+      if (x->blobs[i].size != y->blobs[i].size ||
+          memcmp(x->blobs[i].data, y->blobs[i].data, (size_t)x->blobs[i].size))
+        return false;
+  }
+  return true;
+}
+
+// Whether kernel b is kernel a but for its name (in its BLOBFILE paths):
+// then one compiled program serves both.
+static bool same_kernel(Arena *ar, const KernelMil *a, const char *na, const KernelMil *b,
+                        const char *nb) {
+  if (!same_blobs(a, b))
+    return false;
+  const char *from = arena_printf(ar, "@model_path/%s/", nb);
+  const char *to = arena_printf(ar, "@model_path/%s/", na);
+  size_t fl = strlen(from), tl = strlen(to), i = 0, j = 0;
+  while (i < a->len && j < b->len) {
+    if (b->len - j >= fl && !memcmp(b->text + j, from, fl)) {
+      if (a->len - i < tl || memcmp(a->text + i, to, tl))
+        return false;
+      i += tl, j += fl;
+    } else if (a->text[i++] != b->text[j++]) {
+      return false;
+    }
+  }
+  return i == a->len && j == b->len;
+}
+
 static bool write_kernels(const Graph *g, const ParamSet *ps, const char *dir, bool fp32,
-                          KernelMil *kms, Diag *d) {
+                          KernelMil *kms, int *shares, Diag *d) {
   Arena *a = g->arena;
   if (!make_dir(arena_printf(a, "%s/kernels", dir), d))
     return false;
   for (int k = 0; k < g->plan->nkernels; k++) {
     const char *name = g->plan->kernels[k].name;
-    if (!emit_kernel(a, g, k, ps, fp32, &kms[k], d) ||
-        !write_text(arena_printf(a, "%s/kernels/%s.mil", dir, name), kms[k].text, kms[k].len, d) ||
-        !write_weights(a, arena_printf(a, "%s/kernels/%s", dir, name), &kms[k], d))
+    if (!emit_kernel(a, g, k, ps, fp32, &kms[k], d))
+      return false;
+    shares[k] = k;
+    for (int j = 0; j < k && shares[k] == k; j++)
+      if (shares[j] == j && same_kernel(a, &kms[j], g->plan->kernels[j].name, &kms[k], name))
+        shares[k] = j;
+    if (shares[k] == k &&
+        (!write_text(arena_printf(a, "%s/kernels/%s.mil", dir, name), kms[k].text, kms[k].len,
+                     d) ||
+         !write_weights(a, arena_printf(a, "%s/kernels/%s", dir, name), &kms[k], d)))
       return false;
   }
   return true;
 }
 
-static bool write_all(const Graph *g, const ParamSet *ps, const char *dir, const char *weights,
-                      bool fp32, const ArtifactExtras *x, Diag *d) {
+static bool write_all(const Graph *g, const ParamSet *ps, const char *dir, bool fp32,
+                      const ArtifactExtras *x, int *shares, Diag *d) {
   KernelMil *kms = arena_alloc(g->arena, sizeof *kms * (size_t)(g->plan->nkernels + 1));
-  bool ok = write_kernels(g, ps, dir, fp32, kms, d);
+  bool ok = write_kernels(g, ps, dir, fp32, kms, shares, d);
   for (int k = 0; k < g->plan->nkernels; k++)
     free(kms[k].text);
   if (ok) {
-    char *text = manifest_text(g, kms, weights);
+    char *text = manifest_text(g, kms, shares);
     ok = text && write_text(arena_printf(g->arena, "%s/manifest.json", dir), text, strlen(text), d);
     free(text);
   }
@@ -260,8 +332,10 @@ static bool replace_dir(const char *tmp, const char *dir, Diag *d) {
   return true;
 }
 
-bool artifact_write(const Graph *g, const ParamSet *ps, const char *dir, const char *weights,
-                    bool fp32, const ArtifactExtras *x, Diag *d) {
+bool artifact_write(const Graph *g, const ParamSet *ps, const char *dir, bool fp32,
+                    const ArtifactExtras *x, int *shares, Diag *d) {
+  if (!shares)
+    shares = arena_alloc(g->arena, sizeof(int) * (size_t)(g->plan->nkernels + 1));
   char tmp[4200];
   snprintf(tmp, sizeof tmp, "%.4096s.tmp.XXXXXX", dir);
   if (strlen(dir) > 4000 || !mkdtemp(tmp)) {
@@ -269,7 +343,7 @@ bool artifact_write(const Graph *g, const ParamSet *ps, const char *dir, const c
     return false;
   }
   chmod(tmp, 0755);
-  bool ok = write_all(g, ps, tmp, weights, fp32, x, d) && replace_dir(tmp, dir, d);
+  bool ok = write_all(g, ps, tmp, fp32, x, shares, d) && replace_dir(tmp, dir, d);
   if (!ok)
     rm_tree(tmp);
   return ok;

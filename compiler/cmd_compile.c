@@ -21,6 +21,9 @@ static const char usage[] =
     "                          artifact directory; ir and dot also go into it)\n"
     "      --target=NAME       the ANE generation: m1, m4 (default), m5\n"
     "      --seed=N            seed of the parameter initializers (default 0)\n"
+    "      --weights=HOW       baked (default: constants in MILBlob files) or inputs\n"
+    "                          (packed into each kernel's input after the activation:\n"
+    "                          one compiled kernel serves every layer of its shape)\n"
     "  -D NAME=VALUE           override a hyper-parameter of the model header\n"
     "      --print-after=PASS  print the IR after PASS (to stderr)\n"
     "      --print-after-all   print the IR after every pass\n"
@@ -31,6 +34,7 @@ static const struct option long_opts[] = {
     {"emit", required_argument, NULL, OPT_EMIT},
     {"target", required_argument, NULL, OPT_FIRST_FREE},
     {"seed", required_argument, NULL, OPT_FIRST_FREE + 1},
+    {"weights", required_argument, NULL, OPT_FIRST_FREE + 2},
     {"print-after", required_argument, NULL, OPT_PRINT_AFTER},
     {"print-after-all", no_argument, NULL, OPT_PRINT_AFTER_ALL},
     {0, 0, 0, 0},
@@ -44,6 +48,7 @@ typedef struct CompileArgs {
   const char *out;
   const TargetProfile *target;
   uint64_t seed;
+  bool dynamic_weights;   // --weights=inputs
 } CompileArgs;
 
 static bool parse_emit(CompileArgs *ca, const char *arg) {
@@ -109,6 +114,13 @@ static int parse_args(CompileArgs *ca, Diag *d, int argc, char **argv) {
       if (!parse_seed(ca, optarg))
         return EXIT_USAGE;
       break;
+    case OPT_FIRST_FREE + 2:
+      if (strcmp(optarg, "baked") && strcmp(optarg, "inputs")) {
+        cli_usage_error("compile", "--weights: expected baked or inputs, got '%s'", optarg);
+        return EXIT_USAGE;
+      }
+      ca->dynamic_weights = !strcmp(optarg, "inputs");
+      break;
     case '?':
     case ':':
       cli_usage_error("compile", opt == ':' ? "option '%s' needs a value" : "unknown option '%s'",
@@ -164,6 +176,7 @@ static bool write_artifacts(Arena *a, Graph *g, Diag *d, const CompileArgs *ca) 
   char *ir = ca->emit & EMIT_IR ? text_of(g, EMIT_IR, &len) : NULL;
   ParamSet ps;
   params_init(&ps, a);
+  g->dynamic_weights = ca->dynamic_weights;
   bool ok = lowering_run(g, d, ca->target, &ca->c.front.pipe);
   if (ok)
     params_init_random(&ps, g, ca->seed);
@@ -176,7 +189,7 @@ static bool write_artifacts(Arena *a, Graph *g, Diag *d, const CompileArgs *ca) 
   if (!strcmp(ca->out, "-"))
     ok = ok && print_kernels(a, g, &ps, d);
   else
-    ok = ok && artifact_write(g, &ps, ca->out, "baked", false, &x, d);
+    ok = ok && artifact_write(g, &ps, ca->out, false, &x, NULL, d);
   free(ir);
   free(dot);
   return ok;

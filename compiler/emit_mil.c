@@ -21,6 +21,9 @@ typedef struct Emit {
   const char **tl;      // per node id: its name in token-last layout, once converted
   int tmp;              // counter for helper values
   const char *dt;       // "fp16" (the ANE's); "fp32" for exact reference runs
+  Pack packs[64];       // dynamic weights: the params in the input
+  int npacks;
+  int64_t pack_cols;    // their columns after the activation's S
   KernelMil *out;
 } Emit;
 
@@ -273,8 +276,39 @@ static void values_to_tl(int rank, const int64_t *dims, const float *v, float *o
       out[c * s + t] = v[t * inner + c];
 }
 
+static const Pack *pack_of(const Emit *e, const Node *p) {
+  for (int i = 0; i < e->npacks; i++)
+    if (e->packs[i].param == p)
+      return &e->packs[i];
+  return NULL;
+}
+
+// Columns [S + col, + cols) of the packed input, rows [0, rows): [1, rows, 1, cols].
+static const char *packed_slice(Emit *e, const Pack *p, int64_t rows) {
+  const Kernel *k = e->k;
+  int64_t s = k->inputs[0]->shape.dims[0];
+  int64_t begin[4] = {0, 0, 0, s + p->col}, size[4] = {1, rows, 1, p->cols};
+  const char *var = fresh(e, "packed");
+  Arg args[] = {{"begin", const_ints(e, "begin", 4, begin)},
+                {"size", const_ints(e, "size", 4, size)}, {"x", e->out->in_names[0]}};
+  put_op(e, var, "slice_by_size", args, 3, 4, size);
+  return var;
+}
+
+// A packed vector param as an operand of a rank-r op in layout L.
+static const char *packed_vector(Emit *e, const Node *n, const Pack *p, Layout L, int r) {
+  int64_t logical[MAX_RANK], phys[MAX_RANK + 1];
+  padded_shape(n, r, logical);
+  int rank = L == LAYOUT_PLAIN ? r : tl_shape(r, logical, phys);
+  return emit_reshape(e, packed_slice(e, p, n->shape.dims[0]), rank,
+                      L == LAYOUT_PLAIN ? logical : phys);
+}
+
 // A source node as an operand of a rank-r op in layout L.
 static const char *source_operand(Emit *e, const Node *n, Layout L, int r) {
+  const Pack *pk = pack_of(e, n);
+  if (pk && pk->mode == PACK_VECTOR)
+    return packed_vector(e, n, pk, L, r);
   const float *v = params_source_values(e->ps, n);
   if (shape_numel(&n->shape) == 1 && n->op == OP_CONST)
     return const_fp16(e, "c", v[0]);
@@ -407,23 +441,60 @@ static const char *pad_axis(Emit *e, const char *x, int rank, int64_t *dims, int
   return var;
 }
 
+// One operand of a matmul: its name, rank, dims and transpose flag.
+typedef struct MmArg {
+  const char *v;
+  int rank;
+  int64_t dims[MAX_RANK];
+  bool t;
+} MmArg;
+
+// var = matmul(x, y), the contraction padded with zeros to the target's
+// multiple (ANE-B10).
+static void put_matmul(Emit *e, const char *var, MmArg x, MmArg y, int rank,
+                       const int64_t *dims) {
+  int xk = x.t ? x.rank - 2 : x.rank - 1, yk = y.t ? y.rank - 1 : y.rank - 2;
+  int m = e->t->matmul_k_multiple;
+  if (m > 1 && x.dims[xk] % m) {
+    int64_t to = (x.dims[xk] + m - 1) / m * m;
+    x.v = pad_axis(e, x.v, x.rank, x.dims, xk, to);
+    y.v = pad_axis(e, y.v, y.rank, y.dims, yk, to);
+  }
+  Arg args[] = {{"transpose_x", const_bool(e, "transpose_x", x.t)},
+                {"transpose_y", const_bool(e, "transpose_y", y.t)}, {"x", x.v}, {"y", y.v}};
+  put_op(e, var, "matmul", args, 4, rank, dims);
+}
+
+static MmArg mm_arg(const char *v, int rank, const int64_t *dims, bool t) {
+  MmArg a = {v, rank, {0}, t};
+  memcpy(a.dims, dims, sizeof(int64_t) * (size_t)rank);
+  return a;
+}
+
 static void emit_matmul(Emit *e, const Node *n, const char *var, int rank, const int64_t *dims) {
   const Node *x = n->in[0], *y = n->in[1];
-  int64_t xd[MAX_RANK], yd[MAX_RANK];
-  int xr = x->shape.rank, yr = y->shape.rank;
-  memcpy(xd, x->shape.dims, sizeof xd), memcpy(yd, y->shape.dims, sizeof yd);
-  const char *xv = operand(e, x, LAYOUT_PLAIN, xr), *yv = operand(e, y, LAYOUT_PLAIN, yr);
-  int xk = n->transpose_a ? xr - 2 : xr - 1, yk = n->transpose_b ? yr - 1 : yr - 2;
-  int m = e->t->matmul_k_multiple;
-  if (m > 1 && xd[xk] % m) {
-    int64_t to = (xd[xk] + m - 1) / m * m;
-    xv = pad_axis(e, xv, xr, xd, xk, to);
-    yv = pad_axis(e, yv, yr, yd, yk, to);
-  }
-  Arg args[] = {{"transpose_x", const_bool(e, "transpose_x", n->transpose_a)},
-                {"transpose_y", const_bool(e, "transpose_y", n->transpose_b)},
-                {"x", xv}, {"y", yv}};
-  put_op(e, var, "matmul", args, 4, rank, dims);
+  MmArg xa = mm_arg(operand(e, x, LAYOUT_PLAIN, x->shape.rank), x->shape.rank, x->shape.dims,
+                    n->transpose_a);
+  MmArg ya = mm_arg(operand(e, y, LAYOUT_PLAIN, y->shape.rank), y->shape.rank, y->shape.dims,
+                    n->transpose_b);
+  put_matmul(e, var, xa, ya, rank, dims);
+}
+
+// A linear whose weight is packed in the input (dynamic weights): on the
+// [in, S] activation, out = W x as a matmul with the [C, cols] block: Wᵀ
+// (transposed, the block is [in, out]) or W itself (the block is [out, in]).
+static void emit_packed_linear(Emit *e, const Node *n, const Pack *p, const char *var, int rank,
+                               const int64_t *dims) {
+  const Node *w = n->in[1];
+  int64_t out = w->shape.dims[0], in = w->shape.dims[1], s = n->shape.dims[0];
+  int64_t c = e->k->inputs[0]->shape.dims[1], xd[2] = {in, s}, bd[2] = {c, p->cols};
+  const char *x = emit_reshape(e, operand(e, n->in[0], LAYOUT_TL, 2), 2, xd);
+  const char *b = emit_reshape(e, packed_slice(e, p, c), 2, bd);
+  int64_t yd[2] = {out, s};
+  const char *y = fresh(e, "linear");
+  put_matmul(e, y, mm_arg(b, 2, bd, p->mode == PACK_TRANSPOSED), mm_arg(x, 2, xd, false), 2, yd);
+  Arg args[] = {{"shape", const_ints(e, "shape", rank, dims)}, {"x", y}};
+  put_op(e, var, "reshape", args, 2, rank, dims);
 }
 
 static void emit_reshape_op(Emit *e, const Node *n, const char *var, int rank,
@@ -515,7 +586,9 @@ static void emit_node(Emit *e, const Node *n, const char *var) {
     emit_reduce(e, n, var, rank, dims); break;
   case OP_SOFTMAX: emit_softmax(e, n, var, rank, dims); break;
   case OP_MATMUL:
-    if (n->as_conv)
+    if (n->as_conv && pack_of(e, n->in[1]))
+      emit_packed_linear(e, n, pack_of(e, n->in[1]), var, rank, dims);
+    else if (n->as_conv)
       emit_conv(e, n, var, rank, dims);
     else
       emit_matmul(e, n, var, rank, dims);
@@ -526,6 +599,58 @@ static void emit_node(Emit *e, const Node *n, const char *var) {
   case OP_CONCAT: emit_concat(e, n, var, rank, dims); break;
   default: emit_unary(e, n, var, rank, dims); break;
   }
+}
+
+//
+// Dynamic weights: the packing of a kernel's params into its input
+//
+// Whether every use of matrix p inside kernel ki is as a linear's weight.
+static bool only_linear_weight(const Graph *g, int ki, const Node *p) {
+  const Kernel *k = &g->plan->kernels[ki];
+  for (int i = 0; i < k->nnodes; i++)
+    for (int j = 0; j < k->nodes[i]->nin; j++)
+      if (k->nodes[i]->in[j] == p && !(k->nodes[i]->as_conv && j == 1))
+        return false;
+  return true;
+}
+
+static bool pack_mode(const Graph *g, int ki, const Node *p, int64_t c, Pack *out) {
+  const Shape *s = &p->shape;
+  if (s->rank == 1 && s->dims[0] <= c)
+    *out = (Pack){p, PACK_VECTOR, 0, 1};
+  else if (s->rank == 2 && s->dims[1] == c && only_linear_weight(g, ki, p))
+    *out = (Pack){p, PACK_TRANSPOSED, 0, s->dims[0]};
+  else if (s->rank == 2 && s->dims[0] == c && only_linear_weight(g, ki, p))
+    *out = (Pack){p, PACK_AS_IS, 0, s->dims[1]};
+  else
+    return false;
+  return true;
+}
+
+int kernel_packing(const Graph *g, int ki, Pack *packs, int cap, int64_t *cols) {
+  const Kernel *k = &g->plan->kernels[ki];
+  *cols = 0;
+  if (!g->dynamic_weights || k->ninputs != 1 || k->inputs[0]->layout != LAYOUT_TL ||
+      k->inputs[0]->shape.rank != 2)
+    return 0;
+  int64_t c = k->inputs[0]->shape.dims[1], s = k->inputs[0]->shape.dims[0];
+  int n = 0;
+  for (int i = 0; i < k->nnodes; i++)
+    for (int j = 0; j < k->nodes[i]->nin && n < cap; j++) {
+      const Node *p = k->nodes[i]->in[j];
+      bool seen = false;
+      for (int q = 0; q < n; q++)
+        seen = seen || packs[q].param == p;
+      if (p->op != OP_PARAM || seen || !pack_mode(g, ki, p, c, &packs[n]) ||
+          s + *cols + packs[n].cols > g->target->max_spatial)
+        continue;
+      packs[n].col = *cols;
+      *cols += packs[n++].cols;
+    }
+  int64_t align = g->target->surface_align / 2; // fp16 elements per aligned row (B04, B11)
+  if (n && (s + *cols) % align)
+    *cols += align - (s + *cols) % align;
+  return n;
 }
 
 //
@@ -548,6 +673,7 @@ static void put_signature(Emit *e) {
   for (int i = 0; i < k->ninputs; i++) {
     int64_t io[4];
     node_io_shape(k->inputs[i], io);
+    io[3] += i == 0 ? e->pack_cols : 0; // dynamic weights after the activation
     e->out->in_names[i] = arena_printf(e->a, "in%02d", i);
     fputs(i ? ", " : "", e->f);
     put_type(e, e->dt, 4, io);
@@ -560,6 +686,14 @@ static void put_signature(Emit *e) {
 static void bind_input(Emit *e, const Node *n, const char *io_name) {
   int64_t io[4], phys[MAX_RANK + 1];
   node_io_shape(n, io);
+  if (e->pack_cols) { // the activation: the first S columns
+    int64_t begin[4] = {0};
+    const char *var = fresh(e, "activation");
+    Arg args[] = {{"begin", const_ints(e, "begin", 4, begin)},
+                  {"size", const_ints(e, "size", 4, io)}, {"x", io_name}};
+    put_op(e, var, "slice_by_size", args, 3, 4, io);
+    io_name = var;
+  }
   int rank = node_phys_shape(n, phys);
   bool same = rank == 4 && !memcmp(io, phys, sizeof io);
   e->var[n->id] = same ? io_name : emit_reshape(e, io_name, rank, phys);
@@ -614,10 +748,11 @@ bool emit_kernel(Arena *a, const Graph *g, int ki, const ParamSet *ps, bool fp32
                  Diag *d) {
   const Kernel *k = &g->plan->kernels[ki];
   memset(out, 0, sizeof *out);
-  Emit e = {a, g, k, ps, g->target, !strcmp(g->target->program, "1.0"), NULL, NULL, NULL,
-            NULL, 0, fp32 ? "fp32" : "fp16", out};
+  Emit e = {.a = a, .g = g, .k = k, .ps = ps, .t = g->target,
+            .v10 = !strcmp(g->target->program, "1.0"), .dt = fp32 ? "fp32" : "fp16", .out = out};
   if (!params_present(&e, d))
     return false;
+  e.npacks = kernel_packing(g, ki, e.packs, 64, &e.pack_cols);
   e.var = arena_alloc(a, sizeof(char *) * (size_t)g->nnodes);
   e.plain = arena_alloc(a, sizeof(char *) * (size_t)g->nnodes);
   e.tl = arena_alloc(a, sizeof(char *) * (size_t)g->nnodes);
@@ -633,7 +768,7 @@ bool emit_kernel(Arena *a, const Graph *g, int ki, const ParamSet *ps, bool fp32
   for (int i = 0; i < k->nnodes; i++) {
     const Node *n = k->nodes[i];
     const char *out_name = output_name(&e, n);
-    e.var[n->id] = out_name ? out_name : arena_printf(a, "n%d_%s", n->id, op_info[n->op].name);
+    e.var[n->id] = out_name ? out_name : arena_printf(a, "op%d_%s", i, op_info[n->op].name);
     emit_node(&e, n, e.var[n->id]);
   }
   bind_outputs(&e);

@@ -14,8 +14,12 @@ struct Runner {
   const ParamSet *ps;
   char dir[256];          // a temporary directory
   char art[300];          // the artifact directory in it
-  MilProgram **progs;     // per kernel
+  MilProgram **progs;     // per kernel that has its own program (shares[k] == k)
   Exec **execs;
+  int *shares;            // per kernel: the kernel whose program it runs
+  Pack **packs;           // per kernel: its dynamic weights (npacks[k] of them)
+  int *npacks;
+  int64_t *pack_cols;
   const char ***in_names, ***out_names;
   float *arena;           // host buffers: the memory plan's arena
   float **host;           // per node id: its buffer in the arena, or NULL
@@ -41,14 +45,20 @@ static bool prepare_kernels(Runner *r, ExecPrecision prec, Diag *d) {
   Arena *a = r->g->arena;
   RtDiag rd = {.out = d->out};
   for (int k = 0; k < pl->nkernels; k++) {
+    r->packs[k] = arena_alloc(a, sizeof(Pack) * 64);
+    r->npacks[k] = kernel_packing(r->g, k, r->packs[k], 64, &r->pack_cols[k]);
+    r->in_names[k] = io_names(a, "in", pl->kernels[k].ninputs);
+    r->out_names[k] = io_names(a, "out", pl->kernels[k].noutputs);
+    if (r->shares[k] != k) { // one prepared program serves identical kernels
+      r->execs[k] = r->execs[r->shares[k]];
+      continue;
+    }
     const char *path = arena_printf(a, "%s/kernels/%s.mil", r->art, pl->kernels[k].name);
     r->progs[k] = mil_read_file(path, &rd);
     r->execs[k] = r->progs[k] ? exec_prepare(r->progs[k], &r->progs[k]->funcs[0], prec, &rd)
                               : NULL;
     if (!r->execs[k])
       return false;
-    r->in_names[k] = io_names(a, "in", pl->kernels[k].ninputs);
-    r->out_names[k] = io_names(a, "out", pl->kernels[k].noutputs);
   }
   return true;
 }
@@ -72,13 +82,17 @@ Runner *runner_open(Graph *g, const ParamSet *ps, ExecPrecision prec, Diag *d) {
   r->execs = calloc((size_t)nk, sizeof *r->execs);
   r->in_names = calloc((size_t)nk, sizeof *r->in_names);
   r->out_names = calloc((size_t)nk, sizeof *r->out_names);
+  r->shares = calloc((size_t)nk, sizeof *r->shares);
+  r->packs = calloc((size_t)nk, sizeof *r->packs);
+  r->npacks = calloc((size_t)nk, sizeof *r->npacks);
+  r->pack_cols = calloc((size_t)nk, sizeof *r->pack_cols);
   const char *tmp = getenv("TMPDIR");
   snprintf(r->dir, sizeof r->dir, "%.200s/anec-run.XXXXXX", tmp && *tmp ? tmp : "/tmp");
   bool ok = mkdtemp(r->dir) != NULL;
   if (!ok)
     diag_error(d, loc_none(), "cannot create a temporary directory in '%s'", r->dir);
   snprintf(r->art, sizeof r->art, "%s/model", r->dir);
-  ok = ok && artifact_write(g, ps, r->art, "baked", prec == EXEC_FP32, NULL, d);
+  ok = ok && artifact_write(g, ps, r->art, prec == EXEC_FP32, NULL, r->shares, d);
   ok = ok && prepare_kernels(r, prec, d) && host_buffers(r);
   if (!ok) {
     runner_close(r);
@@ -91,12 +105,14 @@ void runner_close(Runner *r) {
   if (!r)
     return;
   for (int k = 0; k < r->g->plan->nkernels; k++) {
-    exec_free(r->execs[k]);
+    if (r->progs[k]) // kernels sharing a program do not own it
+      exec_free(r->execs[k]);
     mil_free(r->progs[k]);
   }
   if (r->dir[0] && !strstr(r->dir, "XXXXXX"))
     rm_dir(r->dir);
   free(r->progs), free(r->execs), free(r->in_names), free(r->out_names);
+  free(r->shares), free(r->packs), free(r->npacks), free(r->pack_cols);
   free(r->arena), free(r->host), free(r);
 }
 
@@ -147,16 +163,44 @@ static void from_surface(const Node *n, const RtTensor *t, float *out) {
     }
 }
 
+// Dynamic weights: each param into its columns of the [C, S + cols] surface.
+static void pack_params(const Runner *r, int k, int64_t c, int64_t width, float *surface) {
+  int64_t s = width - r->pack_cols[k];
+  for (int i = 0; i < r->npacks[k]; i++) {
+    const Pack *p = &r->packs[k][i];
+    const float *w = params_source_values(r->ps, p->param);
+    for (int64_t row = 0; row < c; row++)
+      for (int64_t j = 0; j < p->cols; j++) {
+        float v = p->mode == PACK_TRANSPOSED ? w[j * c + row]
+                  : p->mode == PACK_AS_IS    ? w[row * p->cols + j]
+                  : row < p->param->shape.dims[0] ? w[row] : 0.0f;
+        surface[row * width + s + p->col + j] = v;
+      }
+  }
+}
+
+// The activation's [C, S] surface into the first S columns of a wider one.
+static void widen_rows(float *t, int64_t c, int64_t s, int64_t width) {
+  for (int64_t row = c - 1; row >= 0; row--)
+    memmove(t + row * width, t + row * s, sizeof(float) * (size_t)s);
+}
+
 static bool run_kernel(Runner *r, int k, Diag *d) {
   const Kernel *kn = &r->g->plan->kernels[k];
   RtDiag rd = {.out = d->out};
   for (int i = 0; i < kn->ninputs; i++) {
     RtTensor t;
-    int64_t io[4];
+    int64_t io[4], s;
     node_io_shape(kn->inputs[i], io);
+    s = io[3];
+    io[3] += i == 0 ? r->pack_cols[k] : 0;
     if (!rt_tensor_alloc(&t, MIL_FP32, 4, io))
       return false;
     to_surface(kn->inputs[i], r->host[kn->inputs[i]->id], t.data);
+    if (i == 0 && r->npacks[k]) {
+      widen_rows(t.data, io[1], s, io[3]);
+      pack_params(r, k, io[1], io[3], t.data);
+    }
     bool ok = exec_set_input(r->execs[k], r->in_names[k][i], &t, &rd);
     rt_tensor_free(&t);
     if (!ok)

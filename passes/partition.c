@@ -115,13 +115,33 @@ static int64_t live_value_bytes(const Part *p, int i) {
   return 0;
 }
 
+// Whether the scope's first part names a repeat copy: "layers.3".
+static bool is_copy(const char *scope, size_t n) {
+  const char *dot = memchr(scope, '.', n);
+  return dot && dot + 1 < scope + n && strspn(dot + 1, "0123456789") == (size_t)(scope + n - dot - 1);
+}
+
+// Whether a and b are in the same repeat copy (or both outside any).
+static bool same_block(const Node *a, const Node *b) {
+  const char *x = a->scope ? a->scope : "", *y = b->scope ? b->scope : "";
+  size_t n = strcspn(x, "/"), m = strcspn(y, "/");
+  if (!is_copy(x, n) && !is_copy(y, m))
+    return true;
+  return n == m && !strncmp(x, y, n);
+}
+
 // Cut before n: a point where one value is live, and the segment it starts
-// would take the open kernel's weights and I/O past the SRAM.
+// would take the open kernel's weights and I/O past the SRAM; with dynamic
+// weights also where a repeat copy (a layer) begins, so that every layer is
+// the same kernel.
 static bool should_cut(const Part *p, const Node *n) {
   const Kernel *k = p->cur;
-  return k->nnodes > 0 && p->live[n->id] == 1 &&
-         k->weight_bytes + p->segment[n->id] + 2 * live_value_bytes(p, n->id) >
-             p->g->target->sram_bytes;
+  if (k->nnodes == 0 || p->live[n->id] != 1)
+    return false;
+  if (p->g->dynamic_weights && !same_block(n, k->nodes[k->nnodes - 1]))
+    return true;
+  return k->weight_bytes + p->segment[n->id] + 2 * live_value_bytes(p, n->id) >
+         p->g->target->sram_bytes;
 }
 
 static void node_list_add(Arena *a, Node ***list, int *n, Node *v) {

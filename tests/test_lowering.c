@@ -71,7 +71,8 @@ static void compare(const char *what, const float *got, const double *want, int6
 
 // Lowers `text` for target t, runs it in both precisions and checks every
 // output against the fp64 evaluation of the same graph and parameters.
-static void check_model_on(const char *name, const char *text, const TargetProfile *t) {
+static void check_model_with(const char *name, const char *text, const TargetProfile *t,
+                             bool dynamic) {
   Capture c = {0};
   assert_true(capture_open(&c));
   char path[] = "/tmp/anec-test-lowering-XXXXXX";
@@ -79,6 +80,7 @@ static void check_model_on(const char *name, const char *text, const TargetProfi
   assert_true(fd >= 0);
   close(fd);
   Graph *g = compile_text(&c, text, path);
+  g->dynamic_weights = dynamic;
   if (!lowering_run(g, &c.d, t, NULL))
     fail_msg("%s: lowering failed:\n%s", name, capture_text(&c));
   ParamSet ps;
@@ -126,6 +128,10 @@ static void check_model_on(const char *name, const char *text, const TargetProfi
     free((void *)values[k]);
   unlink(path);
   capture_close(&c);
+}
+
+static void check_model_on(const char *name, const char *text, const TargetProfile *t) {
+  check_model_with(name, text, t, false);
 }
 
 static void check_model(const char *name, const char *text) {
@@ -248,6 +254,39 @@ static void test_gpt2_layer(void **state) {
               "output y = x + mlp_gelu(layernorm(x, ln_w, ln_b), w_fc, b_fc, w_proj, b_proj)\n");
 }
 
+// Dynamic weights: three layers, every param packed into the one input of
+// the one layer kernel that serves all three (ANE-P01, B09).
+static const char llama_stack[] =
+    "model llama { dim = 64\n hidden = 160\n heads = 4\n kv_heads = 2\n seq = 32\n"
+    " vocab = 96\n layers = 3 }\n"
+    "input tokens: i32[seq]\n"
+    "param tok_emb: [vocab, dim] = normal(0.5)\n"
+    "param rms_final: [dim] = normal(1.0)\n"
+    "layer block(x) {\n"
+    "  param rms_att: [dim] = normal(1.0)\n"
+    "  param wq: [dim, dim] = normal(0.1)\n"
+    "  param wk: [dim / 2, dim] = normal(0.1)\n"
+    "  param wv: [dim / 2, dim] = normal(0.1)\n"
+    "  param wo: [dim, dim] = normal(0.1)\n"
+    "  param rms_ffn: [dim] = normal(1.0)\n"
+    "  param w1: [hidden, dim] = normal(0.1)\n"
+    "  param w2: [dim, hidden] = normal(0.1)\n"
+    "  param w3: [hidden, dim] = normal(0.1)\n"
+    "  h = rmsnorm(x, rms_att)\n"
+    "  x = x + linear(attention(rope(linear(h, wq), heads), rope(linear(h, wk), kv_heads),\n"
+    "                           linear(h, wv), heads, kv_heads), wo)\n"
+    "  return x + swiglu(rmsnorm(x, rms_ffn), w1, w2, w3)\n"
+    "}\n"
+    "x = embed(tok_emb, tokens)\n"
+    "repeat layers {\n  x = block(x)\n}\n"
+    "output logits = linear(rmsnorm(x, rms_final), tok_emb)\n";
+
+static void test_dynamic_weights(void **state) {
+  (void)state;
+  for (int i = 0; i < ntarget_profiles; i++)
+    check_model_with("dynamic weights", llama_stack, &target_profiles[i], true);
+}
+
 // A classifier wider than the target's channel limit (here 64) is split into
 // equal convs, concatenated on the CPU (ANE-B05).
 static void test_wide_linear_split(void **state) {
@@ -284,6 +323,7 @@ int main(void) {
       cmocka_unit_test(test_data_movement),   cmocka_unit_test(test_linear_and_matmul),
       cmocka_unit_test(test_llama_layer),     cmocka_unit_test(test_qwen3_layer),
       cmocka_unit_test(test_gpt2_layer),      cmocka_unit_test(test_wide_linear_split),
+      cmocka_unit_test(test_dynamic_weights),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
