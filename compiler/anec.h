@@ -547,6 +547,11 @@ typedef struct Pack {
 // The packing of kernel ki (none without g->dynamic_weights or when its
 // input is not one [1, C, 1, S] activation): the count, at most cap.
 int kernel_packing(const Graph *g, int ki, Pack *packs, int cap, int64_t *cols);
+// The [1, C, 1, W] surface of kernel ki's input or output n: its [1, C, 1, S]
+// (node_io_shape), the packed params' columns for input 0, then unused
+// columns up to the target's row alignment (ANE-B04, B11) and minimum
+// surface size (B07).
+void kernel_io_shape(const Graph *g, int ki, const Node *n, bool input, int64_t dims[4]);
 
 // compiler/emit_mil.c — one kernel as MIL text plus its weight files
 typedef struct WeightFile {

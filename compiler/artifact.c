@@ -70,10 +70,11 @@ static const char *value_name(Arena *a, const Node *n) {
   return n->name ? n->name : arena_printf(a, "%%%d", n->id);
 }
 
-static cJSON *json_io(Arena *a, const char *io_name, const Node *n) {
+static cJSON *json_io(const Graph *g, int ki, const char *io_name, const Node *n, bool input) {
+  Arena *a = g->arena;
   cJSON *o = cJSON_CreateObject();
   int64_t io[4];
-  node_io_shape(n, io);
+  kernel_io_shape(g, ki, n, input, io);
   cJSON_AddStringToObject(o, "name", io_name);
   cJSON_AddStringToObject(o, "value", value_name(a, n));
   cJSON_AddItemToObject(o, "shape", json_dims(4, io));
@@ -117,11 +118,11 @@ static cJSON *json_kernel(const Graph *g, int ki, const KernelMil *km, const cha
                                     arena_printf(a, "kernels/%s/%s", file, km->files[i].path)));
   cJSON_AddItemToObject(o, "weights", files);
   for (int i = 0; i < k->ninputs; i++)
-    cJSON_AddItemToArray(ins, json_io(a, km->in_names[i], k->inputs[i]));
+    cJSON_AddItemToArray(ins, json_io(g, ki, km->in_names[i], k->inputs[i], true));
   if (g->dynamic_weights)
     cJSON_AddItemToObject(o, "packing", json_packing(g, ki));
   for (int i = 0; i < k->noutputs; i++)
-    cJSON_AddItemToArray(outs, json_io(a, km->out_names[i], k->outputs[i]));
+    cJSON_AddItemToArray(outs, json_io(g, ki, km->out_names[i], k->outputs[i], false));
   cJSON_AddItemToObject(o, "inputs", ins);
   cJSON_AddItemToObject(o, "outputs", outs);
   cJSON_AddNumberToObject(o, "ops", k->nnodes);

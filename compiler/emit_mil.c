@@ -647,10 +647,21 @@ int kernel_packing(const Graph *g, int ki, Pack *packs, int cap, int64_t *cols) 
       packs[n].col = *cols;
       *cols += packs[n++].cols;
     }
-  int64_t align = g->target->surface_align / 2; // fp16 elements per aligned row (B04, B11)
-  if (n && (s + *cols) % align)
-    *cols += align - (s + *cols) % align;
   return n;
+}
+
+void kernel_io_shape(const Graph *g, int ki, const Node *n, bool input, int64_t d[4]) {
+  node_io_shape(n, d);
+  if (input && g->plan->kernels[ki].inputs[0] == n) {
+    Pack packs[64];
+    int64_t cols;
+    kernel_packing(g, ki, packs, 64, &cols);
+    d[3] += cols;
+  }
+  int64_t align = g->target->surface_align / 2; // fp16 elements per aligned row
+  int64_t least = d[1] ? (g->target->min_surface_bytes / 2 + d[1] - 1) / d[1] : 0;
+  int64_t w = d[3] > least ? d[3] : least;
+  d[3] = (w + align - 1) / align * align;
 }
 
 //
@@ -672,8 +683,7 @@ static void put_signature(Emit *e) {
   fprintf(e->f, "    func main<%s>(", e->t->opset);
   for (int i = 0; i < k->ninputs; i++) {
     int64_t io[4];
-    node_io_shape(k->inputs[i], io);
-    io[3] += i == 0 ? e->pack_cols : 0; // dynamic weights after the activation
+    kernel_io_shape(e->g, (int)(k - e->g->plan->kernels), k->inputs[i], true, io);
     e->out->in_names[i] = arena_printf(e->a, "in%02d", i);
     fputs(i ? ", " : "", e->f);
     put_type(e, e->dt, 4, io);
@@ -684,9 +694,10 @@ static void put_signature(Emit *e) {
 
 // A kernel input in its layout's shape: a reshape of the [1, C, 1, S] surface.
 static void bind_input(Emit *e, const Node *n, const char *io_name) {
-  int64_t io[4], phys[MAX_RANK + 1];
+  int64_t io[4], phys[MAX_RANK + 1], surface[4];
   node_io_shape(n, io);
-  if (e->pack_cols) { // the activation: the first S columns
+  kernel_io_shape(e->g, (int)(e->k - e->g->plan->kernels), n, true, surface);
+  if (surface[3] != io[3]) { // the activation: the first S columns
     int64_t begin[4] = {0};
     const char *var = fresh(e, "activation");
     Arg args[] = {{"begin", const_ints(e, "begin", 4, begin)},
@@ -699,17 +710,19 @@ static void bind_input(Emit *e, const Node *n, const char *io_name) {
   e->var[n->id] = same ? io_name : emit_reshape(e, io_name, rank, phys);
 }
 
-// Whether kernel output n already has its [1, C, 1, S] surface shape.
-static bool io_shaped(const Node *n) {
-  int64_t io[4], phys[MAX_RANK + 1];
+// Whether kernel output n already has its surface's shape.
+static bool io_shaped(const Emit *e, const Node *n) {
+  int64_t io[4], surface[4], phys[MAX_RANK + 1];
   node_io_shape(n, io);
-  return node_phys_shape(n, phys) == 4 && !memcmp(io, phys, sizeof io);
+  kernel_io_shape(e->g, (int)(e->k - e->g->plan->kernels), n, false, surface);
+  return node_phys_shape(n, phys) == 4 && !memcmp(io, phys, sizeof io) &&
+         !memcmp(io, surface, sizeof io);
 }
 
 // The output's name for a node that is output i as it is, else NULL.
 static const char *output_name(Emit *e, const Node *n) {
   for (int i = 0; i < e->k->noutputs; i++)
-    if (e->k->outputs[i] == n && io_shaped(n) && n->op != OP_INPUT)
+    if (e->k->outputs[i] == n && io_shaped(e, n) && n->op != OP_INPUT)
       return e->out->out_names[i] = arena_printf(e->a, "out%02d", i);
   return NULL;
 }
@@ -720,11 +733,29 @@ static void bind_outputs(Emit *e) {
     const Node *n = k->outputs[i];
     if (e->out->out_names[i])
       continue; // the op that computes it is named out%02d
-    int64_t io[4];
+    int64_t io[4], surface[4];
     node_io_shape(n, io);
+    kernel_io_shape(e->g, (int)(e->k - e->g->plan->kernels), n, false, surface);
     e->out->out_names[i] = arena_printf(e->a, "out%02d", i);
-    Arg args[] = {{"shape", const_ints(e, "shape", 4, io)}, {"x", e->var[n->id]}};
-    put_op(e, e->out->out_names[i], "reshape", args, 2, 4, io);
+    bool pad = surface[3] != io[3];
+    int64_t phys[MAX_RANK + 1];
+    bool shaped = node_phys_shape(n, phys) == 4 && !memcmp(io, phys, sizeof io);
+    const char *var = pad && shaped ? e->var[n->id] : pad ? fresh(e, "unpadded")
+                                                          : e->out->out_names[i];
+    if (!(pad && shaped)) {
+      Arg args[] = {{"shape", const_ints(e, "shape", 4, io)}, {"x", e->var[n->id]}};
+      put_op(e, var, "reshape", args, 2, 4, io);
+    }
+    if (pad) { // ANE-B04/B07: unused columns up to the surface's width
+      int64_t zd[4] = {1, io[1], 1, surface[3] - io[3]};
+      float *zeros = arena_alloc(e->a, sizeof(float) * (size_t)(zd[1] * zd[3]));
+      char values[256];
+      snprintf(values, sizeof values, "(%s, %s)", var, const_blob(e, "zeros", 4, zd, zeros));
+      Arg cat[] = {{"axis", const_int(e, "axis", 3)},
+                   {"interleave", const_bool(e, "interleave", false)},
+                   {"values", arena_strdup(e->a, values)}};
+      put_op(e, e->out->out_names[i], "concat", cat, 3, 4, surface);
+    }
   }
   fputs("        } -> (", e->f);
   for (int i = 0; i < k->noutputs; i++)

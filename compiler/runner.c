@@ -151,21 +151,22 @@ static void to_surface(const Node *n, const float *v, float *out) {
       out[c * s + t] = v[t * inner + c];
 }
 
-static void from_surface(const Node *n, const RtTensor *t, float *out) {
+// From a [C, width] surface whose first S columns hold the value.
+static void from_surface(const Node *n, const RtTensor *t, int64_t width, float *out) {
   int64_t s = n->layout == LAYOUT_TL ? n->shape.dims[0] : 1, count = shape_numel(&n->shape);
   int64_t inner = s ? count / s : 0;
   for (int64_t c = 0; c < inner; c++)
     for (int64_t k = 0; k < s; k++) {
-      int64_t i = c * s + k;
+      int64_t i = c * width + k;
       float v = t->dtype == MIL_FP16 ? fp16_to_f32(((uint16_t *)t->data)[i])
                                      : ((float *)t->data)[i];
       out[k * inner + c] = v;
     }
 }
 
-// Dynamic weights: each param into its columns of the [C, S + cols] surface.
-static void pack_params(const Runner *r, int k, int64_t c, int64_t width, float *surface) {
-  int64_t s = width - r->pack_cols[k];
+// Dynamic weights: each param into its columns of the [C, width] surface.
+static void pack_params(const Runner *r, int k, int64_t c, int64_t s, int64_t width,
+                        float *surface) {
   for (int i = 0; i < r->npacks[k]; i++) {
     const Pack *p = &r->packs[k][i];
     const float *w = params_source_values(r->ps, p->param);
@@ -193,14 +194,13 @@ static bool run_kernel(Runner *r, int k, Diag *d) {
     int64_t io[4], s;
     node_io_shape(kn->inputs[i], io);
     s = io[3];
-    io[3] += i == 0 ? r->pack_cols[k] : 0;
+    kernel_io_shape(r->g, k, kn->inputs[i], true, io);
     if (!rt_tensor_alloc(&t, MIL_FP32, 4, io))
       return false;
     to_surface(kn->inputs[i], r->host[kn->inputs[i]->id], t.data);
-    if (i == 0 && r->npacks[k]) {
-      widen_rows(t.data, io[1], s, io[3]);
-      pack_params(r, k, io[1], io[3], t.data);
-    }
+    widen_rows(t.data, io[1], s, io[3]);
+    if (i == 0 && r->npacks[k])
+      pack_params(r, k, io[1], s, io[3], t.data);
     bool ok = exec_set_input(r->execs[k], r->in_names[k][i], &t, &rd);
     rt_tensor_free(&t);
     if (!ok)
@@ -212,7 +212,9 @@ static bool run_kernel(Runner *r, int k, Diag *d) {
     RtTensor view;
     if (!exec_get_output(r->execs[k], r->out_names[k][i], &view))
       return false;
-    from_surface(kn->outputs[i], &view, r->host[kn->outputs[i]->id]);
+    int64_t surface[4];
+    kernel_io_shape(r->g, k, kn->outputs[i], false, surface);
+    from_surface(kn->outputs[i], &view, surface[3], r->host[kn->outputs[i]->id]);
   }
   return true;
 }
