@@ -421,8 +421,8 @@ static void emit_conv(Emit *e, const Node *n, const char *var, int rank, const i
 
 // Zeros appended along `axis` of x (rank, dims) up to `to`: the contraction
 // of a matmul padded to a multiple of 32 (ANE-B10) changes no product.
-static const char *pad_axis(Emit *e, const char *x, int rank, int64_t *dims, int axis,
-                            int64_t to) {
+static const char *pad_axis_as(Emit *e, const char *var, const char *x, int rank, int64_t *dims,
+                               int axis, int64_t to) {
   int64_t zd[MAX_RANK];
   memcpy(zd, dims, sizeof(int64_t) * (size_t)rank);
   zd[axis] = to - dims[axis];
@@ -433,12 +433,17 @@ static const char *pad_axis(Emit *e, const char *x, int rank, int64_t *dims, int
   char values[256];
   snprintf(values, sizeof values, "(%s, %s)", x, const_blob(e, "zeros", rank, zd, zeros));
   dims[axis] = to;
-  const char *var = fresh(e, "padded");
+  var = var ? var : fresh(e, "padded");
   Arg args[] = {{"axis", const_int(e, "axis", axis)},
                 {"interleave", const_bool(e, "interleave", false)},
                 {"values", arena_strdup(e->a, values)}};
   put_op(e, var, "concat", args, 3, rank, dims);
   return var;
+}
+
+static const char *pad_axis(Emit *e, const char *x, int rank, int64_t *dims, int axis,
+                            int64_t to) {
+  return pad_axis_as(e, NULL, x, rank, dims, axis, to);
 }
 
 // One operand of a matmul: its name, rank, dims and transpose flag.
@@ -746,16 +751,8 @@ static void bind_outputs(Emit *e) {
       Arg args[] = {{"shape", const_ints(e, "shape", 4, io)}, {"x", e->var[n->id]}};
       put_op(e, var, "reshape", args, 2, 4, io);
     }
-    if (pad) { // ANE-B04/B07: unused columns up to the surface's width
-      int64_t zd[4] = {1, io[1], 1, surface[3] - io[3]};
-      float *zeros = arena_alloc(e->a, sizeof(float) * (size_t)(zd[1] * zd[3]));
-      char values[256];
-      snprintf(values, sizeof values, "(%s, %s)", var, const_blob(e, "zeros", 4, zd, zeros));
-      Arg cat[] = {{"axis", const_int(e, "axis", 3)},
-                   {"interleave", const_bool(e, "interleave", false)},
-                   {"values", arena_strdup(e->a, values)}};
-      put_op(e, e->out->out_names[i], "concat", cat, 3, 4, surface);
-    }
+    if (pad) // ANE-B04/B07: unused columns up to the surface's width
+      pad_axis_as(e, e->out->out_names[i], var, 4, io, 3, surface[3]);
   }
   fputs("        } -> (", e->f);
   for (int i = 0; i < k->noutputs; i++)
