@@ -159,9 +159,11 @@ static int list_index(Node *const *list, int n, const Node *v) {
   return -1;
 }
 
-static char *io_shape_str(char *buf, size_t n, const Node *v) {
+// The surface of kernel ki's input or output v, as the kernel declares it
+// (packed params and padding included).
+static char *io_shape_str(char *buf, size_t n, const Insp *in, int ki, const Node *v, bool input) {
   int64_t dims[4];
-  node_io_shape(v, dims);
+  kernel_io_shape(in->g, ki, v, input, dims);
   snprintf(buf, n, "[%lld, %lld, %lld, %lld]", (long long)dims[0], (long long)dims[1],
            (long long)dims[2], (long long)dims[3]);
   return buf;
@@ -298,10 +300,10 @@ static void text_io(const Insp *in, int ki, FILE *out) {
   const Kernel *k = &in->pl->kernels[ki];
   char shape[64], from[128];
   for (int i = 0; i < k->ninputs; i++)
-    fprintf(out, "  in%02d   %-20s <- %s\n", i, io_shape_str(shape, sizeof shape, k->inputs[i]),
+    fprintf(out, "  in%02d   %-20s <- %s\n", i, io_shape_str(shape, sizeof shape, in, ki, k->inputs[i], true),
             value_source(from, sizeof from, in->pl, k->inputs[i]));
   for (int i = 0; i < k->noutputs; i++) {
-    fprintf(out, "  out%02d  %-20s ", i, io_shape_str(shape, sizeof shape, k->outputs[i]));
+    fprintf(out, "  out%02d  %-20s ", i, io_shape_str(shape, sizeof shape, in, ki, k->outputs[i], false));
     text_sinks(in, step_of(in->pl, ki, NULL), k->outputs[i], out);
   }
 }
@@ -473,7 +475,7 @@ static cJSON *json_io(const Insp *in, int ki, const Node *v, int i, bool input) 
   char name[16], from[128];
   int64_t dims[4];
   snprintf(name, sizeof name, "%s%02d", input ? "in" : "out", i);
-  node_io_shape(v, dims);
+  kernel_io_shape(in->g, ki, v, input, dims);
   cJSON_AddStringToObject(o, "name", name);
   cJSON_AddItemToObject(o, "shape", json_dims(dims, 4));
   if (input)
