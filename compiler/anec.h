@@ -186,17 +186,23 @@ typedef enum { LAYOUT_PLAIN, LAYOUT_TL } Layout;
 typedef bool (*InferFn)(Node *n, struct Diag *d);
 
 typedef enum {
-#define X(name, dsl, arity, mil, infer) OP_##name,
+#define X(name, dsl, arity, mil, infer, grad) OP_##name,
 #include "ops.h"
 #undef X
   OP_COUNT
 } OpKind;
 
+// Reverse-mode rule of one op (passes/grad.c): given node n and the gradient
+// gy of its output, adds the gradients of its inputs through ad_accum.
+typedef struct Ad Ad;
+typedef void (*GradFn)(Ad *c, Node *n, Node *gy);
+
 typedef struct OpInfo {
-  const char *name;  // as written in .anet and in IR dumps
+  const char *name;  // as written in .anet and in IR dumps ('%': internal)
   int arity;         // number of inputs; -1 = one or more
   const char *mil;   // the MIL op it lowers to (NULL: none, e.g. inputs)
   InferFn infer;
+  GradFn grad;       // NULL: not differentiable (yet)
 } OpInfo;
 extern const OpInfo op_info[OP_COUNT];
 int op_lookup(const char *name); // OpKind with that .anet name, or -1
@@ -298,6 +304,50 @@ bool infer_slice(Node *n, Diag *d);
 bool infer_concat(Node *n, Diag *d);
 bool infer_embed(Node *n, Diag *d);
 bool infer_cross_entropy(Node *n, Diag *d);
+bool infer_broadcast(Node *n, Diag *d);
+bool infer_embed_grad(Node *n, Diag *d);
+bool infer_ce_grad(Node *n, Diag *d);
+
+//
+// passes/autodiff.c — reverse mode over the IR: appends the backward graph of
+// g->loss and one output "grad.NAME" per param (its gradient, param-shaped).
+// Reports ops without a gradient rule at their location.
+//
+bool autodiff_build(Graph *g, Diag *d);
+// For the rules (passes/grad.c): new nodes located at `like`, inferred.
+Node *ad_op(Ad *c, OpKind op, Node *a, Node *b, const Node *like);
+Node *ad_num(Ad *c, double v, const Node *like);       // a scalar constant
+Node *ad_new(Ad *c, OpKind op, Node **in, int nin, const Node *like); // set attributes,
+Node *ad_done(Ad *c, Node *n);                         // then infer it
+// Adds g (reduced or broadcast to x's shape) to x's gradient.
+void ad_accum(Ad *c, Node *x, Node *g);
+Diag *ad_diag(Ad *c); // for a rule's own errors,
+void ad_fail(Ad *c);  // after which autodiff_build fails
+// The gradient rules named in ops.h
+void grad_add(Ad *c, Node *n, Node *gy);
+void grad_sub(Ad *c, Node *n, Node *gy);
+void grad_mul(Ad *c, Node *n, Node *gy);
+void grad_div(Ad *c, Node *n, Node *gy);
+void grad_neg(Ad *c, Node *n, Node *gy);
+void grad_exp(Ad *c, Node *n, Node *gy);
+void grad_log(Ad *c, Node *n, Node *gy);
+void grad_sqrt(Ad *c, Node *n, Node *gy);
+void grad_rsqrt(Ad *c, Node *n, Node *gy);
+void grad_pow(Ad *c, Node *n, Node *gy);
+void grad_sigmoid(Ad *c, Node *n, Node *gy);
+void grad_silu(Ad *c, Node *n, Node *gy);
+void grad_tanh(Ad *c, Node *n, Node *gy);
+void grad_gelu(Ad *c, Node *n, Node *gy);
+void grad_sum(Ad *c, Node *n, Node *gy);
+void grad_mean(Ad *c, Node *n, Node *gy);
+void grad_softmax(Ad *c, Node *n, Node *gy);
+void grad_matmul(Ad *c, Node *n, Node *gy);
+void grad_reshape(Ad *c, Node *n, Node *gy);
+void grad_transpose(Ad *c, Node *n, Node *gy);
+void grad_slice(Ad *c, Node *n, Node *gy);
+void grad_concat(Ad *c, Node *n, Node *gy);
+void grad_embed(Ad *c, Node *n, Node *gy);
+void grad_cross_entropy(Ad *c, Node *n, Node *gy);
 
 //
 // passes/ — each pass is `bool pass_x(Graph *, Diag *)`; false means it

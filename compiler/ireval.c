@@ -277,6 +277,49 @@ static bool eval_cross_entropy(const Node *n, const double *logits, const double
   return true;
 }
 
+// %broadcast: x to n's shape.
+static void eval_broadcast(const Node *n, const double *x, double *out) {
+  int64_t idx[MAX_RANK];
+  for (int64_t i = 0; i < shape_numel(&n->shape); i++) {
+    unravel(i, &n->shape, idx);
+    out[i] = x[bcast_offset(&n->in[0]->shape, &n->shape, idx)];
+  }
+}
+
+// %embed_grad(ids [S], g [S, D]) -> [V, D]: row ids[s] += g[s].
+static bool eval_embed_grad(const Node *n, const double *ids, const double *g, double *out,
+                            char *err, size_t errlen) {
+  int64_t vocab = n->shape.dims[0], dim = n->shape.dims[1], rows = n->in[1]->shape.dims[0];
+  memset(out, 0, sizeof(double) * (size_t)(vocab * dim));
+  for (int64_t s = 0; s < rows; s++) {
+    if (!index_ok(ids[s], vocab))
+      return fail(err, errlen, "embed gradient: id %g out of range [0, %lld)", ids[s],
+                  (long long)vocab);
+    for (int64_t k = 0; k < dim; k++)
+      out[(int64_t)ids[s] * dim + k] += g[s * dim + k];
+  }
+  return true;
+}
+
+// %cross_entropy_grad(logits [S, V], targets [S]): (softmax(row) - onehot) / S.
+static bool eval_ce_grad(const Node *n, const double *logits, const double *targets,
+                         double *out, char *err, size_t errlen) {
+  int64_t rows = n->shape.dims[0], vocab = n->shape.dims[1];
+  for (int64_t s = 0; s < rows; s++) {
+    const double *row = logits + s * vocab;
+    double max = -INFINITY, sum = 0;
+    if (!index_ok(targets[s], vocab))
+      return fail(err, errlen, "cross_entropy gradient: target %g out of range", targets[s]);
+    for (int64_t v = 0; v < vocab; v++)
+      max = row[v] > max ? row[v] : max;
+    for (int64_t v = 0; v < vocab; v++)
+      sum += exp(row[v] - max);
+    for (int64_t v = 0; v < vocab; v++)
+      out[s * vocab + v] = (exp(row[v] - max) / sum - (v == (int64_t)targets[s])) / (double)rows;
+  }
+  return true;
+}
+
 // PARAM, CONST, CAUSAL_MASK, ROPE_COS, ROPE_SIN.
 static bool eval_source(const Node *n, const ParamSet *ps, double *out, char *err,
                         size_t errlen) {
@@ -385,6 +428,13 @@ bool ireval_node(const Node *n, const ParamSet *ps, const double *const *ins, do
     return eval_embed(n, ins[0], ins[1], out, err, errlen);
   case OP_CROSS_ENTROPY:
     return eval_cross_entropy(n, ins[0], ins[1], out, err, errlen);
+  case OP_BROADCAST:
+    eval_broadcast(n, ins[0], out);
+    return true;
+  case OP_EMBED_GRAD:
+    return eval_embed_grad(n, ins[0], ins[1], out, err, errlen);
+  case OP_CE_GRAD:
+    return eval_ce_grad(n, ins[0], ins[1], out, err, errlen);
   default:
     return fail(err, errlen, "cannot evaluate op '%s'", opname(n));
   }

@@ -5,7 +5,7 @@
 #include <string.h>
 
 const OpInfo op_info[OP_COUNT] = {
-#define X(name, dsl, arity, mil, infer) [OP_##name] = {dsl, arity, mil, infer},
+#define X(name, dsl, arity, mil, infer, grad) [OP_##name] = {dsl, arity, mil, infer, grad},
 #include "ops.h"
 #undef X
 };

@@ -494,3 +494,41 @@ bool pass_infer(Graph *g, Diag *d) {
       return false;
   return true;
 }
+
+// %broadcast: x to n->target, NumPy rules (autodiff's).
+bool infer_broadcast(Node *n, Diag *d) {
+  const Shape *x = &n->in[0]->shape, *t = &n->target;
+  bool ok = x->rank <= t->rank;
+  for (int i = 0; ok && i < x->rank; i++) {
+    int64_t xd = x->dims[x->rank - 1 - i], td = t->dims[t->rank - 1 - i];
+    ok = xd == td || xd == 1;
+  }
+  if (!ok) {
+    diag_error(d, n->loc, "internal error: cannot broadcast %s to %s", shape_text(x).s,
+               shape_text(t).s);
+    return false;
+  }
+  n->shape = *t;
+  n->dtype = n->in[0]->dtype;
+  return true;
+}
+
+// %embed_grad(ids [S], g [S, D]) -> n->target [V, D]: g's rows summed per id.
+bool infer_embed_grad(Node *n, Diag *d) {
+  const Shape *g = &n->in[1]->shape;
+  if (n->target.rank != 2 || g->rank != 2 || g->dims[1] != n->target.dims[1]) {
+    diag_error(d, n->loc, "internal error: bad embed gradient shapes");
+    return false;
+  }
+  n->shape = n->target;
+  n->dtype = n->in[1]->dtype;
+  return true;
+}
+
+// %cross_entropy_grad(logits [S, V], targets [S]) -> [S, V].
+bool infer_ce_grad(Node *n, Diag *d) {
+  (void)d;
+  n->shape = n->in[0]->shape;
+  n->dtype = n->in[0]->dtype;
+  return true;
+}
