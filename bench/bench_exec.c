@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "bench.h"
+
 #if defined(__APPLE__)
 #include <Accelerate/Accelerate.h>
 #else
@@ -18,16 +20,6 @@
 
 enum { WARMUP = 3, RUNS = 30 };
 
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 typedef void (*BenchFn)(void *ctx);
 
@@ -41,8 +33,7 @@ static double time_median(BenchFn fn, void *ctx) {
     fn(ctx);
     t[i] = now_ms() - t0;
   }
-  qsort(t, RUNS, sizeof *t, cmp_double);
-  return t[RUNS / 2];
+  return median(t, RUNS);
 }
 
 static void fill(float *v, size_t n, unsigned seed) {

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
+
 #if defined(__APPLE__)
 #include <Accelerate/Accelerate.h>
 #else
@@ -16,16 +18,6 @@
 
 enum { RUNS = 5 };
 
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 // One matrix product of the forward: C[m, n] = A[m, k] B[k, n], `batch` times.
 typedef struct Gemm {
@@ -70,8 +62,7 @@ static double blas_alone(const Gemm *gm, int n) {
     t[run] = now_ms() - t0;
   }
   free(buf);
-  qsort(t, RUNS, sizeof *t, cmp_double);
-  return t[RUNS / 2];
+  return median(t, RUNS);
 }
 
 static double forward(Graph *g, const ParamSet *ps, ExecPrecision prec, Diag *d) {
@@ -90,8 +81,7 @@ static double forward(Graph *g, const ParamSet *ps, ExecPrecision prec, Diag *d)
     t[run] = now_ms() - t0;
   }
   runner_close(r);
-  qsort(t, RUNS, sizeof *t, cmp_double);
-  return t[RUNS / 2];
+  return median(t, RUNS);
 }
 
 int main(int argc, char **argv) {
