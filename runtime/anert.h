@@ -482,4 +482,26 @@ void sampler_init(Sampler *s, int vocab, float temperature, float topp, uint64_t
 int sampler_sample(Sampler *s, float *logits);
 void sampler_free(Sampler *s);
 
+//
+// adamw.c — AdamW on fp32 master weights (bias-corrected moments, decoupled
+// weight decay: PyTorch's torch.optim.AdamW), global-norm clipping, and the
+// learning-rate schedule
+//
+typedef struct AdamW {
+  float beta1, beta2, eps, weight_decay;
+} AdamW;
+// Update number t (1, 2, ...) of n weights w with gradients g and moments m,
+// v (zero before the first): w -= lr wd w (when decay: matrices, not norms
+// or biases), then w -= lr m_hat / (sqrt(v_hat) + eps).
+void adamw_update(const AdamW *o, int64_t t, float lr, float *w, const float *g, float *m,
+                  float *v, int64_t n, bool decay);
+// sqrt of the sum of squares of every gradient (n tensors of counts[k]).
+double grad_global_norm(const float *const *grads, const int64_t *counts, int n);
+// The factor that brings a global norm down to max_norm (1: under it, or
+// max_norm <= 0 for no clipping).
+float grad_clip_scale(double norm, float max_norm);
+// The learning rate of step (0, 1, ...): lr (s + 1) / warmup during the
+// warmup, then cosine from lr down to min_lr at step `total`, min_lr after.
+float lr_schedule(int64_t step, int64_t warmup, int64_t total, float lr, float min_lr);
+
 #endif
