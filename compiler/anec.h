@@ -563,6 +563,10 @@ extern const int nlowering;
 bool lowering_run(Graph *g, Diag *d, const TargetProfile *t, const PipelineOpts *o);
 // A constant: a param, a constant op, or a reshape of one (folded).
 bool node_is_const(const Node *n);
+// The token-last shape of logical [S, d1..dk] (see Layout). Returns the rank.
+int tl_phys_shape(int rank, const int64_t *logical, int64_t *phys);
+// Row-major [tokens, inner] values as [inner, tokens]: the token-last order.
+void values_token_last(const float *v, int64_t tokens, int64_t inner, float *out);
 // The physical shape a kernel gives n (its Layout). Returns the rank.
 int node_phys_shape(const Node *n, int64_t *dims);
 // Its [1, C, 1, S] shape at a kernel boundary (ANE-B02).
@@ -638,6 +642,10 @@ typedef struct ArtifactExtras { // more files for DIR: model.ir, model.dot
 // one's files: shares[k] (if not NULL) is the kernel whose files k uses.
 bool artifact_write(const Graph *g, const ParamSet *ps, const char *dir, bool fp32,
                     const ArtifactExtras *x, int *shares, Diag *d);
+// Removes path and, if it is a directory (not a link to one), what it holds.
+void rm_tree(const char *path);
+// A JSON array of the dims (cJSON), for manifest.json and inspect --json.
+struct cJSON *json_dims(int rank, const int64_t *dims);
 
 // compiler/ireval.c — the logical graph evaluated directly in fp64: the
 // numerical oracle of the tests and the host's CPU fallback ops.

@@ -12,8 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-// Removes path and, if it is a directory (not a link to one), what it holds.
-static void rm_tree(const char *path) {
+void rm_tree(const char *path) {
   struct stat st;
   DIR *dir = lstat(path, &st) == 0 && S_ISDIR(st.st_mode) ? opendir(path) : NULL;
   for (struct dirent *e; dir && (e = readdir(dir));) {
@@ -59,7 +58,7 @@ static bool write_weights(Arena *a, const char *kdir, const KernelMil *km, Diag 
 //
 // manifest.json
 //
-static cJSON *json_dims(int rank, const int64_t *dims) {
+cJSON *json_dims(int rank, const int64_t *dims) {
   cJSON *a = cJSON_CreateArray();
   for (int i = 0; i < rank; i++)
     cJSON_AddItemToArray(a, cJSON_CreateNumber((double)dims[i]));

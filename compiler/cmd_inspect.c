@@ -169,13 +169,6 @@ static char *io_shape_str(char *buf, size_t n, const Insp *in, int ki, const Nod
   return buf;
 }
 
-static cJSON *json_dims(const int64_t *dims, int rank) {
-  cJSON *a = cJSON_CreateArray();
-  for (int i = 0; i < rank; i++)
-    cJSON_AddItemToArray(a, cJSON_CreateNumber((double)dims[i]));
-  return a;
-}
-
 // Where a kernel input comes from: "input x", "embed %4", "k00 out00".
 static char *value_source(char *buf, size_t n, const Plan *pl, const Node *v) {
   if (v->op == OP_INPUT)
@@ -477,7 +470,7 @@ static cJSON *json_io(const Insp *in, int ki, const Node *v, int i, bool input) 
   snprintf(name, sizeof name, "%s%02d", input ? "in" : "out", i);
   kernel_io_shape(in->g, ki, v, input, dims);
   cJSON_AddStringToObject(o, "name", name);
-  cJSON_AddItemToObject(o, "shape", json_dims(dims, 4));
+  cJSON_AddItemToObject(o, "shape", json_dims(4, dims));
   if (input)
     cJSON_AddStringToObject(o, "from", value_source(from, sizeof from, in->pl, v));
   else
@@ -531,7 +524,7 @@ static cJSON *json_cpu(const Insp *in, const Node *n) {
   int line = node_line(in, n);
   cJSON_AddNumberToObject(o, "id", n->id);
   cJSON_AddStringToObject(o, "op", op_info[n->op].name);
-  cJSON_AddItemToObject(o, "shape", json_dims(n->shape.dims, n->shape.rank));
+  cJSON_AddItemToObject(o, "shape", json_dims(n->shape.rank, n->shape.dims));
   cJSON_AddNumberToObject(o, "line", line);
   json_add_line_text(in, o, line);
   cJSON_AddStringToObject(o, "rule", r ? r->id : "?");

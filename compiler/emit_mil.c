@@ -73,14 +73,18 @@ static void put_float(Emit *e, float v) {
 //
 // Constants
 //
+// ` NAME = const()[name = string("NAME"), val = ` after the value's type.
+static void put_const_head(Emit *e, const char *name) {
+  fprintf(e->f, " %s = const()[name = ", name);
+  put_scalar_open(e, "string");
+  fprintf(e->f, "\"%s\"), val = ", name);
+}
+
 static const char *const_fp16(Emit *e, const char *what, float v) {
   const char *name = fresh(e, what);
   fputs("            ", e->f);
   put_scalar_type(e, e->dt);
-  fprintf(e->f, " %s = const()", name);
-  fprintf(e->f, "[name = ");
-  put_scalar_open(e, "string");
-  fprintf(e->f, "\"%s\"), val = ", name);
+  put_const_head(e, name);
   put_float(e, v);
   fputs("];\n", e->f);
   return name;
@@ -91,9 +95,7 @@ static const char *const_ints(Emit *e, const char *what, int n, const int64_t *v
   int64_t len = n;
   fputs("            ", e->f);
   put_type(e, "int32", 1, &len);
-  fprintf(e->f, " %s = const()[name = ", name);
-  put_scalar_open(e, "string");
-  fprintf(e->f, "\"%s\"), val = ", name);
+  put_const_head(e, name);
   put_type(e, "int32", 1, &len);
   fputs("(", e->f);
   put_dims(e, n, v);
@@ -105,9 +107,7 @@ static const char *const_scalar(Emit *e, const char *what, const char *dtype, co
   const char *name = fresh(e, what);
   fputs("            ", e->f);
   put_scalar_type(e, dtype);
-  fprintf(e->f, " %s = const()[name = ", name);
-  put_scalar_open(e, "string");
-  fprintf(e->f, "\"%s\"), val = ", name);
+  put_const_head(e, name);
   put_scalar_open(e, dtype);
   fprintf(e->f, "%s)];\n", text);
   return name;
@@ -167,9 +167,7 @@ static const char *const_blob(Emit *e, const char *what, int rank, const int64_t
   w->next_offset = (offset + 64 + bytes + 63) / 64 * 64;
   fputs("            ", e->f);
   put_type(e, e->dt, rank, dims);
-  fprintf(e->f, " %s = const()[name = ", name);
-  put_scalar_open(e, "string");
-  fprintf(e->f, "\"%s\"), val = ", name);
+  put_const_head(e, name);
   put_type(e, e->dt, rank, dims);
   fputs("(BLOBFILE(path = ", e->f);
   put_scalar_open(e, "string");
@@ -232,14 +230,6 @@ static void padded_shape(const Node *n, int r, int64_t *dims) {
     dims[i] = i < pad ? 1 : n->shape.dims[i - pad];
 }
 
-// Token-last physical shape of a logical shape [S, d1..dk].
-static int tl_shape(int rank, const int64_t *logical, int64_t *phys) {
-  Node tmp = {.layout = LAYOUT_TL};
-  tmp.shape.rank = rank;
-  memcpy(tmp.shape.dims, logical, sizeof(int64_t) * (size_t)rank);
-  return node_phys_shape(&tmp, phys);
-}
-
 // [S, D] <-> [D, S] through a 2-D transpose: the token axis first or last.
 static const char *swap_token_axis(Emit *e, const char *x, int64_t rows, int64_t cols) {
   int64_t d2[2] = {rows, cols}, perm[2] = {1, 0};
@@ -261,19 +251,9 @@ static const char *as_tl(Emit *e, const Node *n) {
   if (n->layout == LAYOUT_TL || e->tl[n->id])
     return n->layout == LAYOUT_TL ? e->var[n->id] : e->tl[n->id];
   int64_t phys[MAX_RANK + 1];
-  int rank = tl_shape(n->shape.rank, n->shape.dims, phys);
+  int rank = tl_phys_shape(n->shape.rank, n->shape.dims, phys);
   const char *t = swap_token_axis(e, e->var[n->id], n->shape.dims[0], inner_count(n));
   return e->tl[n->id] = emit_reshape(e, t, rank, phys);
-}
-
-// Token-last copy of logical values [S, d1..dk] (row-major) into phys.
-static void values_to_tl(int rank, const int64_t *dims, const float *v, float *out) {
-  int64_t s = rank ? dims[0] : 1, inner = 1;
-  for (int i = 1; i < rank; i++)
-    inner *= dims[i];
-  for (int64_t t = 0; t < s; t++)
-    for (int64_t c = 0; c < inner; c++)
-      out[c * s + t] = v[t * inner + c];
 }
 
 static const Pack *pack_of(const Emit *e, const Node *p) {
@@ -299,7 +279,7 @@ static const char *packed_slice(Emit *e, const Pack *p, int64_t rows) {
 static const char *packed_vector(Emit *e, const Node *n, const Pack *p, Layout L, int r) {
   int64_t logical[MAX_RANK], phys[MAX_RANK + 1];
   padded_shape(n, r, logical);
-  int rank = L == LAYOUT_PLAIN ? r : tl_shape(r, logical, phys);
+  int rank = L == LAYOUT_PLAIN ? r : tl_phys_shape(r, logical, phys);
   return emit_reshape(e, packed_slice(e, p, n->shape.dims[0]), rank,
                       L == LAYOUT_PLAIN ? logical : phys);
 }
@@ -316,9 +296,10 @@ static const char *source_operand(Emit *e, const Node *n, Layout L, int r) {
   padded_shape(n, r, logical);
   if (L == LAYOUT_PLAIN)
     return const_blob(e, "w", r, logical, v);
-  int rank = tl_shape(r, logical, phys);
+  int rank = tl_phys_shape(r, logical, phys);
   float *t = arena_alloc(e->a, sizeof(float) * (size_t)(shape_numel(&n->shape) + 1));
-  values_to_tl(r, logical, v, t);
+  int64_t count = shape_numel(&n->shape);
+  values_token_last(v, logical[0], logical[0] ? count / logical[0] : 0, t);
   return const_blob(e, "w", rank, phys, t);
 }
 
@@ -334,7 +315,7 @@ static const char *operand(Emit *e, const Node *n, Layout L, int r) {
   if (L == LAYOUT_PLAIN)
     return p;
   const char *t = swap_token_axis(e, p, logical[0], shape_numel(&n->shape) / logical[0]);
-  return emit_reshape(e, t, tl_shape(r, logical, phys), phys);
+  return emit_reshape(e, t, tl_phys_shape(r, logical, phys), phys);
 }
 
 //
@@ -697,6 +678,13 @@ static void put_signature(Emit *e) {
   fputs(") {\n", e->f);
 }
 
+// Whether a kernel holds n in its [1, C, 1, S] shape already (no reshape).
+static bool held_as_io(const Node *n) {
+  int64_t io[4], phys[MAX_RANK + 1];
+  node_io_shape(n, io);
+  return node_phys_shape(n, phys) == 4 && !memcmp(io, phys, sizeof io);
+}
+
 // A kernel input in its layout's shape: a reshape of the [1, C, 1, S] surface.
 static void bind_input(Emit *e, const Node *n, const char *io_name) {
   int64_t io[4], phys[MAX_RANK + 1], surface[4];
@@ -711,17 +699,15 @@ static void bind_input(Emit *e, const Node *n, const char *io_name) {
     io_name = var;
   }
   int rank = node_phys_shape(n, phys);
-  bool same = rank == 4 && !memcmp(io, phys, sizeof io);
-  e->var[n->id] = same ? io_name : emit_reshape(e, io_name, rank, phys);
+  e->var[n->id] = held_as_io(n) ? io_name : emit_reshape(e, io_name, rank, phys);
 }
 
 // Whether kernel output n already has its surface's shape.
 static bool io_shaped(const Emit *e, const Node *n) {
-  int64_t io[4], surface[4], phys[MAX_RANK + 1];
+  int64_t io[4], surface[4];
   node_io_shape(n, io);
   kernel_io_shape(e->g, (int)(e->k - e->g->plan->kernels), n, false, surface);
-  return node_phys_shape(n, phys) == 4 && !memcmp(io, phys, sizeof io) &&
-         !memcmp(io, surface, sizeof io);
+  return held_as_io(n) && !memcmp(io, surface, sizeof io);
 }
 
 // The output's name for a node that is output i as it is, else NULL.
@@ -742,9 +728,7 @@ static void bind_outputs(Emit *e) {
     node_io_shape(n, io);
     kernel_io_shape(e->g, (int)(e->k - e->g->plan->kernels), n, false, surface);
     e->out->out_names[i] = arena_printf(e->a, "out%02d", i);
-    bool pad = surface[3] != io[3];
-    int64_t phys[MAX_RANK + 1];
-    bool shaped = node_phys_shape(n, phys) == 4 && !memcmp(io, phys, sizeof io);
+    bool pad = surface[3] != io[3], shaped = held_as_io(n);
     const char *var = pad && shaped ? e->var[n->id] : pad ? fresh(e, "unpadded")
                                                           : e->out->out_names[i];
     if (!(pad && shaped)) {

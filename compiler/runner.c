@@ -20,17 +20,11 @@ struct Runner {
   Pack **packs;           // per kernel: its dynamic weights (npacks[k] of them)
   int *npacks;
   int64_t *pack_cols;
+  int64_t **widths;       // per kernel: its surfaces' widths, inputs then outputs
   const char ***in_names, ***out_names;
   float *arena;           // host buffers: the memory plan's arena
   float **host;           // per node id: its buffer in the arena, or NULL
 };
-
-static void rm_dir(const char *dir) {
-  char cmd[400];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0)
-    fprintf(stderr, "anec: warning: could not remove '%s'\n", dir);
-}
 
 // The names emit_kernel gives a kernel's inputs and outputs.
 static const char **io_names(Arena *a, const char *prefix, int n) {
@@ -38,6 +32,18 @@ static const char **io_names(Arena *a, const char *prefix, int n) {
   for (int i = 0; i < n; i++)
     v[i] = arena_printf(a, "%s%02d", prefix, i);
   return v;
+}
+
+// The [1, C, 1, W] surface widths of kernel k (kernel_io_shape), once.
+static void surface_widths(Runner *r, int k) {
+  const Kernel *kn = &r->g->plan->kernels[k];
+  r->widths[k] = arena_alloc(r->g->arena, sizeof(int64_t) * (size_t)(kn->ninputs + kn->noutputs));
+  for (int i = 0; i < kn->ninputs + kn->noutputs; i++) {
+    int64_t dims[4];
+    bool input = i < kn->ninputs;
+    kernel_io_shape(r->g, k, input ? kn->inputs[i] : kn->outputs[i - kn->ninputs], input, dims);
+    r->widths[k][i] = dims[3];
+  }
 }
 
 static bool prepare_kernels(Runner *r, ExecPrecision prec, Diag *d) {
@@ -49,6 +55,7 @@ static bool prepare_kernels(Runner *r, ExecPrecision prec, Diag *d) {
     r->npacks[k] = kernel_packing(r->g, k, r->packs[k], 64, &r->pack_cols[k]);
     r->in_names[k] = io_names(a, "in", pl->kernels[k].ninputs);
     r->out_names[k] = io_names(a, "out", pl->kernels[k].noutputs);
+    surface_widths(r, k);
     if (r->shares[k] != k) { // one prepared program serves identical kernels
       r->execs[k] = r->execs[r->shares[k]];
       continue;
@@ -86,6 +93,7 @@ Runner *runner_open(Graph *g, const ParamSet *ps, ExecPrecision prec, Diag *d) {
   r->packs = calloc((size_t)nk, sizeof *r->packs);
   r->npacks = calloc((size_t)nk, sizeof *r->npacks);
   r->pack_cols = calloc((size_t)nk, sizeof *r->pack_cols);
+  r->widths = calloc((size_t)nk, sizeof *r->widths);
   const char *tmp = getenv("TMPDIR");
   snprintf(r->dir, sizeof r->dir, "%.200s/anec-run.XXXXXX", tmp && *tmp ? tmp : "/tmp");
   bool ok = mkdtemp(r->dir) != NULL;
@@ -110,9 +118,9 @@ void runner_close(Runner *r) {
     mil_free(r->progs[k]);
   }
   if (r->dir[0] && !strstr(r->dir, "XXXXXX"))
-    rm_dir(r->dir);
+    rm_tree(r->dir);
   free(r->progs), free(r->execs), free(r->in_names), free(r->out_names);
-  free(r->shares), free(r->packs), free(r->npacks), free(r->pack_cols);
+  free(r->shares), free(r->packs), free(r->npacks), free(r->pack_cols), free(r->widths);
   free(r->arena), free(r->host), free(r);
 }
 
@@ -145,10 +153,7 @@ const float *runner_output(Runner *r, const char *name) {
 // Host (logical, row-major [S, rest]) <-> kernel surface ([1, rest, 1, S]).
 static void to_surface(const Node *n, const float *v, float *out) {
   int64_t s = n->layout == LAYOUT_TL ? n->shape.dims[0] : 1, count = shape_numel(&n->shape);
-  int64_t inner = s ? count / s : 0;
-  for (int64_t t = 0; t < s; t++)
-    for (int64_t c = 0; c < inner; c++)
-      out[c * s + t] = v[t * inner + c];
+  values_token_last(v, s, s ? count / s : 0, out);
 }
 
 // From a [C, width] surface whose first S columns hold the value.
@@ -194,7 +199,7 @@ static bool run_kernel(Runner *r, int k, Diag *d) {
     int64_t io[4], s;
     node_io_shape(kn->inputs[i], io);
     s = io[3];
-    kernel_io_shape(r->g, k, kn->inputs[i], true, io);
+    io[3] = r->widths[k][i];
     if (!rt_tensor_alloc(&t, MIL_FP32, 4, io))
       return false;
     to_surface(kn->inputs[i], r->host[kn->inputs[i]->id], t.data);
@@ -212,9 +217,8 @@ static bool run_kernel(Runner *r, int k, Diag *d) {
     RtTensor view;
     if (!exec_get_output(r->execs[k], r->out_names[k][i], &view))
       return false;
-    int64_t surface[4];
-    kernel_io_shape(r->g, k, kn->outputs[i], false, surface);
-    from_surface(kn->outputs[i], &view, surface[3], r->host[kn->outputs[i]->id]);
+    from_surface(kn->outputs[i], &view, r->widths[k][kn->ninputs + i],
+                 r->host[kn->outputs[i]->id]);
   }
   return true;
 }

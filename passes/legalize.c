@@ -159,22 +159,31 @@ bool pass_legalize(Graph *g, Diag *d) {
   return split_wide_linears(g, d);
 }
 
-int node_phys_shape(const Node *n, int64_t *dims) {
-  const Shape *s = &n->shape;
-  if (n->layout != LAYOUT_TL) {
-    for (int i = 0; i < s->rank; i++)
-      dims[i] = s->dims[i];
-    return s->rank;
-  }
-  if (s->rank <= 2) { // [S] or [S, C]: [1, C, 1, S]
-    dims[0] = 1, dims[1] = s->rank == 2 ? s->dims[1] : 1, dims[2] = 1, dims[3] = s->dims[0];
+int tl_phys_shape(int rank, const int64_t *logical, int64_t *dims) {
+  if (rank <= 2) { // [S] or [S, C]: [1, C, 1, S]
+    dims[0] = 1, dims[1] = rank == 2 ? logical[1] : 1, dims[2] = 1, dims[3] = logical[0];
     return 4;
   }
   dims[0] = 1;
-  for (int i = 1; i < s->rank; i++)
+  for (int i = 1; i < rank; i++)
+    dims[i] = logical[i];
+  dims[rank] = logical[0];
+  return rank + 1;
+}
+
+int node_phys_shape(const Node *n, int64_t *dims) {
+  const Shape *s = &n->shape;
+  if (n->layout == LAYOUT_TL)
+    return tl_phys_shape(s->rank, s->dims, dims);
+  for (int i = 0; i < s->rank; i++)
     dims[i] = s->dims[i];
-  dims[s->rank] = s->dims[0];
-  return s->rank + 1;
+  return s->rank;
+}
+
+void values_token_last(const float *v, int64_t tokens, int64_t inner, float *out) {
+  for (int64_t t = 0; t < tokens; t++)
+    for (int64_t c = 0; c < inner; c++)
+      out[c * tokens + t] = v[t * inner + c];
 }
 
 void node_io_shape(const Node *n, int64_t dims[4]) {

@@ -50,13 +50,6 @@ static void fixture_close(Fixture *f) {
   free(f);
 }
 
-static int argmax(const float *v, int n) {
-  int best = 0;
-  for (int i = 1; i < n; i++)
-    best = v[i] > v[best] ? i : best;
-  return best;
-}
-
 // Greedy ids after BOS, the whole sequence re-run for every new token.
 static void anec_greedy(Fixture *f, ExecPrecision prec, int steps, int *out) {
   Runner *r = runner_open(f->g, &f->ps, prec, &f->diag);
@@ -68,7 +61,7 @@ static void anec_greedy(Fixture *f, ExecPrecision prec, int steps, int *out) {
     for (int i = 0; i < 208; i++)
       tokens[i] = i < n ? (float)ids[i] : 0;
     assert_true(runner_run(r, &f->diag));
-    ids[n] = out[n - 1] = argmax(logits + (n - 1) * vocab, vocab);
+    ids[n] = out[n - 1] = ref_argmax(logits + (n - 1) * vocab, vocab);
   }
   runner_close(r);
 }

@@ -88,10 +88,12 @@ static void check_model_with(const char *name, const char *text, const TargetPro
   params_init_random(&ps, g, 5);
   const char *names[8];
   const double *values[8];
+  const Node *ins[8];
   int nin = 0;
   uint64_t seed = 99;
   for (int i = 0; i < g->nnodes && nin < 8; i++)
     if (g->nodes[i]->op == OP_INPUT) {
+      ins[nin] = g->nodes[i];
       names[nin] = g->nodes[i]->name;
       values[nin++] = input_values(g->nodes[i], g, &seed);
     }
@@ -105,11 +107,7 @@ static void check_model_with(const char *name, const char *text, const TargetPro
       fail_msg("%s: runner_open failed:\n%s", name, capture_text(&c));
     for (int k = 0; k < nin; k++) {
       float *host = runner_input(r, names[k]);
-      const Node *in = NULL;
-      for (int i = 0; i < g->nnodes; i++)
-        if (g->nodes[i]->op == OP_INPUT && !strcmp(g->nodes[i]->name, names[k]))
-          in = g->nodes[i];
-      for (int64_t i = 0; host && i < shape_numel(&in->shape); i++)
+      for (int64_t i = 0; host && i < shape_numel(&ins[k]->shape); i++)
         host[i] = (float)values[k][i];
     }
     if (!runner_run(r, &c.d))
