@@ -101,6 +101,7 @@ float fp16_to_f32(uint16_t h);
 uint16_t f32_to_fp16(float f); // round to nearest even, overflow to inf
 void fp16_to_f32_n(const uint16_t *in, float *out, size_t n);
 void f32_to_fp16_n(const float *in, uint16_t *out, size_t n);
+bool fp16_has_f16c(void); // x86 with F16C (the bulk conversions use it); false elsewhere
 
 //
 // The MIL program

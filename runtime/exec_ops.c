@@ -8,6 +8,10 @@
 #include <math.h>
 #include <string.h>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
 #if defined(__APPLE__)
 #include <Accelerate/Accelerate.h>
 #else
@@ -87,9 +91,14 @@ F8_INLINE F8 exp8_nonpos(F8 d) {
   return f8_select(under, f8_splat(0.0f), p * (F8)bits);
 }
 
+// By halving shuffles: reading the 8 lanes one by one costs more than the
+// exponential it saves.
 F8_INLINE bool f8_all_below(F8 v, float limit) {
   I8 m = v < f8_splat(limit);
-  return (m[0] & m[1] & m[2] & m[3] & m[4] & m[5] & m[6] & m[7]) != 0;
+  m &= __builtin_shufflevector(m, m, 4, 5, 6, 7, 0, 1, 2, 3);
+  m &= __builtin_shufflevector(m, m, 2, 3, 0, 1, 6, 7, 4, 5);
+  m &= __builtin_shufflevector(m, m, 1, 0, 3, 2, 5, 4, 7, 6);
+  return m[0] != 0;
 }
 
 F8_INLINE float f8_hmax(F8 v) {
@@ -104,20 +113,28 @@ F8_INLINE float f8_hsum(F8 v) {
 }
 
 // Softmax of a contiguous row, in place: two partial maxima and sums so
-// that the loops are not bound by one dependency chain.
-VECTOR_CLONES static void softmax_row(float *x, int64_t n) {
+// that the loops are not bound by one dependency chain. Its two halves: the
+// row's maximum (NaNs never win), then exp(x - max) normalized.
+VECTOR_CLONES static float softmax_row_max(const float *x, int64_t n) {
   int64_t n16 = n / 16 * 16;
-  F8 vmax[2] = {f8_splat(-INFINITY), f8_splat(-INFINITY)}, vsum[2] = {f8_splat(0), f8_splat(0)};
+  F8 vmax[2] = {f8_splat(-INFINITY), f8_splat(-INFINITY)};
   for (int64_t i = 0; i < n16; i += 16)
     for (int k = 0; k < 2; k++) {
       F8 v = f8_load(x + i + 8 * k);
       vmax[k] = f8_select(v > vmax[k], v, vmax[k]);
     }
-  float max = -INFINITY, sum = 0;
+  float max = -INFINITY;
   for (int k = 0; k < 2; k++)
     max = f8_hmax(vmax[k]) > max ? f8_hmax(vmax[k]) : max;
   for (int64_t i = n16; i < n; i++)
     max = x[i] > max ? x[i] : max;
+  return max;
+}
+
+VECTOR_CLONES static void softmax_row_normalize(float *x, int64_t n, float max) {
+  int64_t n16 = n / 16 * 16;
+  F8 vsum[2] = {f8_splat(0), f8_splat(0)};
+  float sum = 0;
   for (int64_t i = 0; i < n16; i += 16)
     for (int k = 0; k < 2; k++) {
       F8 d = f8_load(x + i + 8 * k) - max;
@@ -132,6 +149,10 @@ VECTOR_CLONES static void softmax_row(float *x, int64_t n) {
   float inv = 1.0f / (sum + f8_hsum(vsum[0] + vsum[1]));
   for (int64_t i = 0; i < n; i++)
     x[i] *= inv;
+}
+
+static void softmax_row(float *x, int64_t n) {
+  softmax_row_normalize(x, n, softmax_row_max(x, n));
 }
 
 //
@@ -471,6 +492,70 @@ static bool prep_softmax(Prep *P, Step *s) {
   return prep_same_shape_out(P, s, false);
 }
 
+// One scalar prologue op, as binary_contig computes it.
+static float prologue_op(int code, float x, float y) {
+  switch (code) {
+  case B_ADD: return x + y;
+  case B_SUB: return x - y;
+  case B_MUL: return x * y;
+  default: return x / y;
+  }
+}
+
+// The fp16 softmax row's first pass in one loop on x86 with F16C: widen,
+// apply the prologue ops rounding to fp16 after each (as the unfused ops
+// store), and take the maximum, 8 lanes at a time. The same bits as the
+// pass-per-op path; false when the CPU lacks F16C.
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2,f16c"))) static float
+prologue_row_f16c(const uint16_t *in, float *row, int64_t n, int np, const int *code,
+                  const float *const *y, const int64_t *iy) {
+  __m256 vmax = _mm256_set1_ps(-INFINITY);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(in + i)));
+    for (int j = 0; j < np; j++) {
+      __m256 w = iy[j] ? _mm256_loadu_ps(y[j] + i) : _mm256_set1_ps(y[j][0]);
+      switch (code[j]) {
+      case B_ADD: v = _mm256_add_ps(v, w); break;
+      case B_SUB: v = _mm256_sub_ps(v, w); break;
+      case B_MUL: v = _mm256_mul_ps(v, w); break;
+      default: v = _mm256_div_ps(v, w); break;
+      }
+      v = _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+    }
+    _mm256_storeu_ps(row + i, v);
+    vmax = _mm256_max_ps(v, vmax); // v > vmax ? v : vmax
+  }
+  float lanes[8], max = -INFINITY;
+  _mm256_storeu_ps(lanes, vmax);
+  for (int l = 0; l < 8; l++)
+    max = lanes[l] > max ? lanes[l] : max;
+  for (; i < n; i++) {
+    float v = fp16_to_f32(in[i]);
+    for (int j = 0; j < np; j++)
+      v = fp16_to_f32(f32_to_fp16(prologue_op(code[j], v, y[j][i * iy[j]])));
+    row[i] = v;
+    max = v > max ? v : max;
+  }
+  return max;
+}
+
+static bool prologue_row_fast(const uint16_t *in, float *row, int64_t n, int np, const int *code,
+                              const float *const *y, const int64_t *iy, float *max) {
+  if (!fp16_has_f16c())
+    return false;
+  *max = prologue_row_f16c(in, row, n, np, code, y, iy);
+  return true;
+}
+#else
+static bool prologue_row_fast(const uint16_t *in, float *row, int64_t n, int np, const int *code,
+                              const float *const *y, const int64_t *iy, float *max) {
+  (void)in, (void)row, (void)n, (void)np, (void)code, (void)y, (void)iy, (void)max;
+  return false;
+}
+#endif
+
 // Row k (n wide) of a softmax over the last axis: widened from storage,
 // then the fused prologue ops (rounded to fp16 after each, where the unfused
 // ops would have stored fp16), the softmax, and narrowed back to storage.
@@ -478,24 +563,33 @@ static void softmax_last_axis_row(const Exec *e, const Step *s, int64_t k, float
                                   float *tmp, uint16_t *h) {
   const Buf *out = step_out(e, s, 0);
   int r = out->rank;
-  int64_t n = out->dims[r - 1], sy[MIL_MAX_RANK];
-  bool fp16 = exec_is_fp16(e);
-  if (fp16)
-    fp16_to_f32_n((const uint16_t *)s->iv[0] + k * n, row, (size_t)n);
-  else
-    memcpy(row, (const float *)s->iv[0] + k * n, (size_t)n * 4);
+  int64_t n = out->dims[r - 1], sy[MIL_MAX_RANK], iy[2];
+  const float *y[2];
   for (int j = 0; j < s->nprologue; j++) {
     bcast_strides(step_in(e, s, 1 + j), 0, r, out->dims, 1, sy);
-    const float *y = (const float *)s->iv[1 + j] + dims_offset(k, r - 1, out->dims, sy);
-    binary_row(s->prologue[j], tmp, row, 1, y, sy[r - 1], n);
-    if (fp16) {
-      f32_to_fp16_n(tmp, h, (size_t)n);
-      fp16_to_f32_n(h, row, (size_t)n);
-    } else {
-      memcpy(row, tmp, (size_t)n * 4);
-    }
+    y[j] = (const float *)s->iv[1 + j] + dims_offset(k, r - 1, out->dims, sy);
+    iy[j] = sy[r - 1];
   }
-  softmax_row(row, n);
+  bool fp16 = exec_is_fp16(e);
+  const uint16_t *in16 = (const uint16_t *)s->iv[0] + k * n;
+  float max;
+  if (!fp16 || !prologue_row_fast(in16, row, n, s->nprologue, s->prologue, y, iy, &max)) {
+    if (fp16)
+      fp16_to_f32_n(in16, row, (size_t)n);
+    else
+      memcpy(row, (const float *)s->iv[0] + k * n, (size_t)n * 4);
+    for (int j = 0; j < s->nprologue; j++) {
+      binary_row(s->prologue[j], tmp, row, 1, y[j], iy[j], n);
+      if (fp16) {
+        f32_to_fp16_n(tmp, h, (size_t)n);
+        fp16_to_f32_n(h, row, (size_t)n);
+      } else {
+        memcpy(row, tmp, (size_t)n * 4);
+      }
+    }
+    max = softmax_row_max(row, n);
+  }
+  softmax_row_normalize(row, n, max);
   if (fp16)
     f32_to_fp16_n(row, (uint16_t *)s->ov[0] + k * n, (size_t)n);
   else

@@ -93,6 +93,10 @@ __attribute__((target("avx,f16c"))) static size_t to_f16_f16c(const float *in, u
   return i;
 }
 
+bool fp16_has_f16c(void) {
+  return have_f16c();
+}
+
 static size_t to_f32_fast(const uint16_t *in, float *out, size_t n) {
   return have_f16c() ? to_f32_f16c(in, out, n) : 0;
 }
@@ -101,6 +105,10 @@ static size_t to_f16_fast(const float *in, uint16_t *out, size_t n) {
   return have_f16c() ? to_f16_f16c(in, out, n) : 0;
 }
 #elif FP16_NEON
+bool fp16_has_f16c(void) {
+  return false;
+}
+
 static size_t to_f32_fast(const uint16_t *in, float *out, size_t n) {
   size_t i = 0;
   for (; i + 4 <= n; i += 4)
@@ -115,6 +123,10 @@ static size_t to_f16_fast(const float *in, uint16_t *out, size_t n) {
   return i;
 }
 #else
+bool fp16_has_f16c(void) {
+  return false;
+}
+
 static size_t to_f32_fast(const uint16_t *in, float *out, size_t n) {
   (void)in, (void)out, (void)n;
   return 0;

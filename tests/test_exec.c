@@ -1045,18 +1045,19 @@ static void test_mil_causal_attention(void **state) {
 // (the same ops with the intermediates also returned, which stops fusion).
 //
 static const char fused_tmpl[] =
-    "program(1.3)\n{\n    func main<ios18>(tensor<$T, [2, 3, 5, 37]> x, "
-    "tensor<$T, [2, 1, 5, 37]> m) {\n"
-    "            tensor<$T, [2, 3, 5, 37]> a = real_div(x = x, y = $T(0.7))[name = string(\"a\")];\n"
-    "            tensor<$T, [2, 3, 5, 37]> b = sub(x = a, y = m)[name = string(\"b\")];\n"
-    "            tensor<$T, [2, 3, 5, 37]> p = softmax(axis = int32(-1), x = b)"
+    "program(1.3)\n{\n    func main<ios18>(tensor<$T, [2, 3, 5, %d]> x, "
+    "tensor<$T, [2, 1, 5, %d]> m) {\n"
+    "            tensor<$T, [2, 3, 5, %d]> a = real_div(x = x, y = $T(0.7))[name = string(\"a\")];\n"
+    "            tensor<$T, [2, 3, 5, %d]> b = sub(x = a, y = m)[name = string(\"b\")];\n"
+    "            tensor<$T, [2, 3, 5, %d]> p = softmax(axis = int32(-1), x = b)"
     "[name = string(\"p\")];\n"
     "        } -> (%s);\n}\n";
 
-// Runs the template returning `outputs` on the same random inputs; p's values.
-static double *fused_run(Run *r, ExecPrecision prec, const char *outputs, int64_t *n) {
+// Runs the template (rows `w` wide) returning `outputs` on the same random
+// inputs; p's values.
+static double *fused_run(Run *r, ExecPrecision prec, int w, const char *outputs, int64_t *n) {
   char tmpl[2048];
-  snprintf(tmpl, sizeof tmpl, fused_tmpl, outputs);
+  snprintf(tmpl, sizeof tmpl, fused_tmpl, w, w, w, w, w, outputs);
   run_open(r, tmpl, prec, NULL);
   run_random(r, "x", 71, 0.5, 8, false);
   run_random(r, "m", 72, 0.1, 3, false);
@@ -1064,21 +1065,24 @@ static double *fused_run(Run *r, ExecPrecision prec, const char *outputs, int64_
   return run_get(r, "p", n);
 }
 
+// Widths 37 (the 8-lane loops' scalar tails) and 64 (vectors only).
 static void test_fused_softmax_same_bits(void **state) {
   (void)state;
-  for (int pi = 0; pi < 2; pi++) {
-    Run r1, r2;
-    int64_t n, n2;
-    double *fused = fused_run(&r1, (ExecPrecision)pi, "p", &n);
-    double *unfused = fused_run(&r2, (ExecPrecision)pi, "p, a, b", &n2);
-    assert_int_equal(n, n2);
-    for (int64_t i = 0; i < n; i++)
-      if (memcmp(&fused[i], &unfused[i], sizeof fused[i]))
-        fail_msg("%s: fused %.9g != unfused %.9g at %lld", pi ? "fp32" : "fp16", fused[i],
-                 unfused[i], (long long)i);
-    run_close(&r1);
-    run_close(&r2);
-  }
+  for (int wi = 0; wi < 2; wi++)
+    for (int pi = 0; pi < 2; pi++) {
+      Run r1, r2;
+      int64_t n, n2;
+      int w = wi ? 64 : 37;
+      double *fused = fused_run(&r1, (ExecPrecision)pi, w, "p", &n);
+      double *unfused = fused_run(&r2, (ExecPrecision)pi, w, "p, a, b", &n2);
+      assert_int_equal(n, n2);
+      for (int64_t i = 0; i < n; i++)
+        if (memcmp(&fused[i], &unfused[i], sizeof fused[i]))
+          fail_msg("%s, width %d: fused %.9g != unfused %.9g at %lld", pi ? "fp32" : "fp16", w,
+                   fused[i], unfused[i], (long long)i);
+      run_close(&r1);
+      run_close(&r2);
+    }
 }
 
 //
