@@ -505,4 +505,28 @@ float grad_clip_scale(double norm, float max_norm);
 // warmup, then cosine from lr down to min_lr at step `total`, min_lr after.
 float lr_schedule(int64_t step, int64_t warmup, int64_t total, float lr, float min_lr);
 
+// Loss scaling: backward starts from loss * scale so that small fp16
+// gradients do not flush to zero; the update divides it out. A step whose
+// gradients hold an inf or NaN is skipped (counted in `skipped`). Dynamic
+// scaling (PyTorch's GradScaler rules) also halves the scale then, and
+// doubles it after `interval` good steps in a row; a static scale stays.
+typedef struct LossScale {
+  float scale;
+  bool dynamic;
+  int64_t interval; // good steps before a dynamic scale grows (2000)
+  int64_t good;     // good steps since the last change
+  int64_t skipped;  // steps skipped so far
+} LossScale;
+enum { LOSS_SCALE_INTERVAL = 2000 };
+#define LOSS_SCALE_DYNAMIC_INIT 65536.0f
+#define LOSS_SCALE_MIN 0x1p-24f
+void loss_scale_init(LossScale *ls, float scale, bool dynamic);
+// Parses "N" (N > 0, finite) or "dynamic"; false for anything else.
+bool loss_scale_parse(const char *text, LossScale *ls);
+// Whether every gradient is finite.
+bool grads_finite(const float *const *grads, const int64_t *counts, int n);
+// After a step's backward: whether to apply the update (gradients finite);
+// adjusts the scale and counters for the next step.
+bool loss_scale_update(LossScale *ls, bool finite);
+
 #endif

@@ -102,11 +102,65 @@ static void test_schedule(void **state) {
   assert_true(fabsf(lr_schedule(5, 0, 0, 1.0f, 0.1f) - 0.1f) < 1e-7f);      // no schedule room
 }
 
+// Dynamic scaling: halve and skip on a non-finite gradient, double after
+// `interval` good steps in a row; a static scale skips but never changes.
+static void test_loss_scale(void **state) {
+  (void)state;
+  LossScale ls;
+  assert_true(loss_scale_parse("dynamic", &ls));
+  assert_true(ls.dynamic && ls.scale == 65536.0f);
+  ls.interval = 3;
+  assert_false(loss_scale_update(&ls, false));
+  assert_true(ls.scale == 32768.0f && ls.skipped == 1);
+  assert_true(loss_scale_update(&ls, true) && loss_scale_update(&ls, true));
+  assert_true(ls.scale == 32768.0f);
+  assert_true(loss_scale_update(&ls, true));
+  assert_true(ls.scale == 65536.0f && ls.good == 0);
+  assert_true(loss_scale_update(&ls, true) && loss_scale_update(&ls, true));
+  assert_false(loss_scale_update(&ls, false)); // the run of good steps starts over
+  assert_true(loss_scale_update(&ls, true) && loss_scale_update(&ls, true));
+  assert_true(ls.scale == 32768.0f && ls.skipped == 2);
+
+  assert_true(loss_scale_parse("128", &ls));
+  assert_false(ls.dynamic);
+  assert_false(loss_scale_update(&ls, false));
+  for (int i = 0; i < 5000; i++)
+    assert_true(loss_scale_update(&ls, true));
+  assert_true(ls.scale == 128.0f && ls.skipped == 1);
+  assert_true(loss_scale_parse("0.5", &ls) && ls.scale == 0.5f);
+
+  const char *bad[] = {"", "0", "-2", "inf", "nan", "1e39", "12x", "dynamicx"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+    if (loss_scale_parse(bad[i], &ls))
+      fail_msg("loss_scale_parse accepted '%s'", bad[i]);
+
+  loss_scale_init(&ls, LOSS_SCALE_MIN, true); // never below the minimum
+  assert_false(loss_scale_update(&ls, false));
+  assert_true(ls.scale == LOSS_SCALE_MIN);
+}
+
+static void test_grads_finite(void **state) {
+  (void)state;
+  float a[5] = {1, -2, 0x1p-149f, 3.4e38f, -0.0f}, b[3] = {0, 0, 0};
+  const float *g[2] = {a, b};
+  const int64_t counts[2] = {5, 3};
+  assert_true(grads_finite(g, counts, 2));
+  b[2] = INFINITY;
+  assert_false(grads_finite(g, counts, 2));
+  b[2] = -INFINITY;
+  assert_false(grads_finite(g, counts, 2));
+  b[2] = NAN;
+  assert_false(grads_finite(g, counts, 2));
+  assert_true(grads_finite(g, counts, 1));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_adamw_matches_torch_algorithm),
       cmocka_unit_test(test_clip),
       cmocka_unit_test(test_schedule),
+      cmocka_unit_test(test_loss_scale),
+      cmocka_unit_test(test_grads_finite),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
