@@ -529,4 +529,21 @@ bool grads_finite(const float *const *grads, const int64_t *counts, int n);
 // adjusts the scale and counters for the next step.
 bool loss_scale_update(LossScale *ls, bool finite);
 
+//
+// trainlog.c — a training run's progress line and --log-json records
+//
+typedef struct TrainStat {
+  int64_t step, steps; // step is 1-based: step of steps
+  double loss, lr, ms, tok_s;
+  bool skipped;        // loss scaling skipped the update
+} TrainStat;
+// "step  12/200  loss 3.4567  lr 3.00e-04  412.3 ms/step  1240 tok/s  ETA 1m17s"
+void trainlog_progress(FILE *f, const TrainStat *st, double eta_seconds);
+// {"step": 12, "loss": 3.4567, "lr": 0.0003, "ms": 412.3, "tok_s": 1240, "skipped": false}
+// (inf and NaN as null); and {"step": 12, "val_loss": 3.61}.
+void trainlog_json_step(FILE *f, const TrainStat *st);
+void trainlog_json_val(FILE *f, int64_t step, double val_loss);
+// "1h02m", "3m07s", "41s"; "?" for a negative or absurd time.
+void trainlog_duration(double seconds, char *buf, size_t cap);
+
 #endif
