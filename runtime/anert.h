@@ -546,4 +546,80 @@ void trainlog_json_val(FILE *f, int64_t step, double val_loss);
 // "1h02m", "3m07s", "41s"; "?" for a negative or absurd time.
 void trainlog_duration(double seconds, char *buf, size_t cap);
 
+//
+// dataset.c — the token stream a trainer learns from, and the cursor that
+// cuts it into micro-batches
+//
+typedef struct Dataset {
+  uint16_t *ids;    // n token ids, each below the vocabulary size
+  int64_t n;
+  char *path;       // the file loaded, for messages (NULL: "the dataset")
+} Dataset;
+// Loads `path`. A name ending in ".bin" is raw little-endian uint16 token ids
+// (an odd byte count or an id >= vocab is an error naming it). Any other file
+// is UTF-8 text: with a tokenizer, BOS (1) and then the text as tok_encode
+// encodes it (dummy prefix, no EOS), computed a line at a time (lines over
+// 1 KiB are cut before a word's space, over 4 KiB anywhere), which gives the
+// same ids as one call when no piece spans a line break or a word boundary,
+// as in Llama-2's vocabulary; text must have no NUL byte then. Without one
+// (tok NULL), every byte is its id (vocab must be at least 256). vocab is at
+// most 65536. An empty file is an error. Errors name the file.
+bool dataset_load(Dataset *ds, const char *path, const Tokenizer *tok, int vocab, RtDiag *d);
+void dataset_free(Dataset *ds);
+
+// Where the next micro-batch comes from. rng is the state of splitmix64
+// (Steele, Lea, Flood 2014; Vigna's reference code): each draw adds
+// 0x9E3779B97F4A7C15 to the state and mixes it; the same numbers on every
+// platform, any seed (0 too) good. next: the next sequential micro-batch.
+typedef struct DataCursor {
+  uint64_t rng;
+  int64_t next;
+} DataCursor;
+void data_cursor_init(DataCursor *c, uint64_t seed); // rng = seed, next = 0
+// Fills inputs[0..seq) and targets[0..seq) = tokens [s, s + seq) and
+// [s + 1, s + seq + 1). Random order: s uniform in [0, n - seq - 1] (one
+// splitmix64 draw, redrawn while below 2^64 mod (n - seq), then modulo).
+// Sequential: micro-batch i = c->next starts at s = i * seq; when that runs
+// past the end (s + seq >= n), i is 0 instead; c->next becomes i + 1. An
+// error if seq < 1 or n < seq + 1.
+bool dataset_batch(const Dataset *ds, DataCursor *c, bool sequential, int seq, int32_t *inputs,
+                   int32_t *targets, RtDiag *d);
+
+//
+// ckpt.c — training checkpoints: everything a run needs to resume bit for
+// bit. One little-endian file (version CKPT_VERSION):
+//   "ANECKPT\0", u32 version, u64 model hash, i64 step, u64 rng,
+//   u64 cursor.rng, i64 cursor.next, f32 loss scale, i64 good steps,
+//   u32 tensor count, per tensor: u8 name length (1..255), the name (no NUL),
+//   i64 element count, then count fp32 weights, count AdamW m, count AdamW v;
+//   u64 FNV-1a 64 of every byte before it.
+//
+enum { CKPT_VERSION = 1, CKPT_MAX_NAME = 255 };
+typedef struct CkptTensor {
+  const char *name;
+  int64_t count;
+  float *w, *m, *v; // count floats each (NULL when count is 0)
+} CkptTensor;
+typedef struct Ckpt {
+  uint64_t model_hash; // the compiled model's content hash
+  int64_t step;
+  uint64_t rng;        // the trainer's own generator (dropout, sampling)
+  DataCursor cursor;
+  float loss_scale;
+  int64_t good_steps;  // good steps since the last loss-scale change
+  int ntensors;
+  CkptTensor *t;
+} Ckpt;
+// Writes c atomically: a temp file in path's directory, written, flushed,
+// fsync'ed, renamed over path (then the directory fsync'ed). On any failure
+// the temp file is removed, path is untouched, and the error names it.
+bool ckpt_write(const char *path, const Ckpt *c, RtDiag *d);
+// Reads path into `into`, which holds what the model expects: model_hash,
+// ntensors and every tensor's name, count and buffers. The whole file is
+// read, then checked in this order: magic, version, checksum, model hash,
+// tensor count, each tensor's name and count, no trailing bytes; only then
+// are the scalars and buffers filled. On error (named file, what is wrong)
+// `into` is unchanged.
+bool ckpt_read(const char *path, Ckpt *into, RtDiag *d);
+
 #endif
