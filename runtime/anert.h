@@ -93,6 +93,9 @@ void rt_error_file(RtDiag *d, const char *file, const char *fmt, ...) ANERT_PRIN
 // renames it over `path`: complete or absent, never half-written. Reports
 // failures to `d` naming the file.
 bool rt_write_atomic(const char *path, bool (*fill)(FILE *f, void *ctx), void *ctx, RtDiag *d);
+// The whole of a regular file, malloc'd with a NUL after its n bytes; NULL
+// (reported, naming the file) when it cannot be read.
+unsigned char *rt_read_file(const char *path, size_t *n, RtDiag *d);
 
 //
 // fp16.c — IEEE half precision; F16C / NEON where the CPU has them

@@ -1,6 +1,8 @@
-// atomic.c — writing an output file so that it is either complete or absent:
-// a temp file next to the target, filled, flushed to disk, then renamed
-// over it. Every writer of the toolchain (IR dumps, .npy, weight blobs) uses it.
+// atomic.c — whole files: reading one into memory (the runtime's readers
+// of tokenizers, datasets and checkpoints), and writing an output file so
+// that it is either complete or absent: a temp file next to the target,
+// filled, flushed to disk, then renamed over it. Every writer of the
+// toolchain (IR dumps, .npy, weight blobs, checkpoints) uses it.
 #include "anert.h"
 
 #include <errno.h>
@@ -46,4 +48,24 @@ bool rt_write_atomic(const char *path, bool (*fill)(FILE *f, void *ctx), void *c
   if (err)
     rt_error_file(d, path, "cannot write: %s", strerror(err));
   return !err;
+}
+
+unsigned char *rt_read_file(const char *path, size_t *n, RtDiag *d) {
+  FILE *f = fopen(path, "rb");
+  struct stat st;
+  unsigned char *buf = NULL;
+  if (!f || fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
+    rt_error_file(d, path, "cannot open: %s", f ? "not a regular file" : strerror(errno));
+  else if ((uint64_t)st.st_size >= SIZE_MAX / 2 || !(buf = malloc((size_t)st.st_size + 1)))
+    rt_error_file(d, path, "out of memory for %lld bytes", (long long)st.st_size);
+  else if (fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
+    rt_error_file(d, path, "read error: %s", ferror(f) ? strerror(errno) : "unexpected end");
+    free(buf), buf = NULL;
+  }
+  if (buf)
+    buf[st.st_size] = '\0';
+  *n = buf ? (size_t)st.st_size : 0;
+  if (f)
+    fclose(f);
+  return buf;
 }

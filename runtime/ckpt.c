@@ -5,11 +5,9 @@
 // only after every check has passed.
 #include "anert.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 static const char ckpt_magic[8] = "ANECKPT"; // and its NUL
@@ -165,25 +163,6 @@ typedef struct CkptIn {
   RtDiag *d;
 } CkptIn;
 
-// The whole file, malloc'd; NULL (reported) if it cannot be read.
-static unsigned char *ckpt_slurp(const char *path, size_t *n, RtDiag *d) {
-  FILE *f = fopen(path, "rb");
-  struct stat st;
-  unsigned char *buf = NULL;
-  if (!f || fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
-    rt_error_file(d, path, "cannot open: %s", f ? "not a regular file" : strerror(errno));
-  else if ((uint64_t)st.st_size >= SIZE_MAX / 2 || !(buf = malloc((size_t)st.st_size + 1)))
-    rt_error_file(d, path, "out of memory for %lld bytes", (long long)st.st_size);
-  else if (fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-    rt_error_file(d, path, "read error: %s", ferror(f) ? strerror(errno) : "unexpected end");
-    free(buf), buf = NULL;
-  }
-  *n = buf ? (size_t)st.st_size : 0;
-  if (f)
-    fclose(f);
-  return buf;
-}
-
 // Magic, version and checksum, the checks before anything else is trusted.
 static bool check_frame(CkptIn *in) {
   size_t k = in->n < 8 ? in->n : 8;
@@ -322,7 +301,7 @@ static void read_scalars(const CkptIn *in, Ckpt *into) {
 
 bool ckpt_read(const char *path, Ckpt *into, RtDiag *d) {
   size_t n;
-  unsigned char *bytes = ckpt_slurp(path, &n, d);
+  unsigned char *bytes = rt_read_file(path, &n, d);
   if (!bytes)
     return false;
   CkptIn in = {path, bytes, n, 0, 0, d};

@@ -4,36 +4,11 @@
 // deterministic on every platform (splitmix64).
 #include "anert.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 enum { DATA_MAX_VOCAB = 65536 }; // ids are uint16
 enum { DATA_CHUNK_SOFT = 1024, DATA_CHUNK_HARD = 4096 }; // bytes of text per tok_encode call
-
-// The whole file, malloc'd with a NUL after it; NULL (reported) if it cannot
-// be read or is empty.
-static unsigned char *data_slurp(const char *path, size_t *n, RtDiag *d) {
-  FILE *f = fopen(path, "rb");
-  struct stat st;
-  unsigned char *buf = NULL;
-  if (!f || fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
-    rt_error_file(d, path, "cannot open: %s", f ? "not a regular file" : strerror(errno));
-  else if (st.st_size == 0)
-    rt_error_file(d, path, "is empty: a dataset needs at least one token");
-  else if ((uint64_t)st.st_size >= SIZE_MAX / 4 || !(buf = malloc((size_t)st.st_size + 1)))
-    rt_error_file(d, path, "out of memory for %lld bytes", (long long)st.st_size);
-  else if (fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-    rt_error_file(d, path, "read error: %s", ferror(f) ? strerror(errno) : "unexpected end");
-    free(buf), buf = NULL;
-  }
-  if (buf)
-    *n = (size_t)st.st_size, buf[*n] = '\0';
-  if (f)
-    fclose(f);
-  return buf;
-}
 
 static bool has_suffix(const char *s, const char *suffix) {
   size_t n = strlen(s), k = strlen(suffix);
@@ -182,9 +157,14 @@ bool dataset_load(Dataset *ds, const char *path, const Tokenizer *tok, int vocab
     return false;
   }
   size_t n = 0;
-  unsigned char *bytes = data_slurp(path, &n, d);
+  unsigned char *bytes = rt_read_file(path, &n, d);
   if (!bytes)
     return false;
+  if (n == 0) {
+    rt_error_file(d, path, "is empty: a dataset needs at least one token");
+    free(bytes);
+    return false;
+  }
   ds->path = strdup(path);
   if (!ds->path)
     rt_error_file(d, path, "out of memory");

@@ -4,10 +4,8 @@
 // decodes one token at a time.
 #include "anert.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 enum { TOK_BOS = 1, TOK_EOS = 2, TOK_BYTE0 = 3 }; // <0x00> is id 3 in Llama-2's vocabulary
 
@@ -22,25 +20,6 @@ static int32_t get_i32(const unsigned char *p) {
   int32_t v;
   memcpy(&v, p, 4);
   return v;
-}
-
-// The whole file, malloc'd; NULL (reported) if it cannot be read.
-static unsigned char *slurp(const char *path, size_t *n, RtDiag *d) {
-  FILE *f = fopen(path, "rb");
-  struct stat st;
-  unsigned char *buf = NULL;
-  if (!f || fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-    rt_error_file(d, path, "cannot open: %s", f ? "not a regular file" : strerror(errno));
-  } else if (!(buf = malloc(st.st_size ? (size_t)st.st_size : 1))) {
-    rt_error_file(d, path, "out of memory for %lld bytes", (long long)st.st_size);
-  } else if (fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-    rt_error_file(d, path, "read error: %s", strerror(errno));
-    free(buf), buf = NULL;
-  }
-  *n = buf ? (size_t)st.st_size : 0;
-  if (f)
-    fclose(f);
-  return buf;
 }
 
 // Checks the first `vocab` pieces; *text receives their bytes in all and *longest
@@ -151,7 +130,7 @@ bool tok_load(const char *path, int vocab, Tokenizer *t, RtDiag *d) {
     return false;
   }
   size_t n;
-  unsigned char *bytes = slurp(path, &n, d);
+  unsigned char *bytes = rt_read_file(path, &n, d);
   if (!bytes)
     return false;
   t->vocab = vocab;
