@@ -12,25 +12,15 @@ void params_init(ParamSet *ps, Arena *a) {
   strmap_init(&ps->map, a);
 }
 
-static uint64_t splitmix64(uint64_t *s) {
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-static uint64_t name_hash(const char *s) { // FNV-1a
-  uint64_t h = 0xCBF29CE484222325ull;
-  for (; *s; s++)
-    h = (h ^ (unsigned char)*s) * 0x100000001B3ull;
-  return h;
+static uint64_t name_hash(const char *s) {
+  return rt_fnv1a(RT_FNV_OFFSET, s, strlen(s));
 }
 
 // Normal(0, std) by Box-Muller from a stream seeded by the name and seed.
 static void fill_normal(float *v, int64_t n, double std, uint64_t seed) {
   for (int64_t i = 0; i < n; i += 2) {
-    double u1 = ((double)(splitmix64(&seed) >> 11) + 1) * 0x1p-53;
-    double u2 = (double)(splitmix64(&seed) >> 11) * 0x1p-53;
+    double u1 = ((double)(rt_splitmix64(&seed) >> 11) + 1) * 0x1p-53;
+    double u2 = (double)(rt_splitmix64(&seed) >> 11) * 0x1p-53;
     double r = sqrt(-2 * log(u1)) * std;
     v[i] = (float)(r * cos(6.283185307179586 * u2));
     if (i + 1 < n)

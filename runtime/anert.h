@@ -98,6 +98,18 @@ bool rt_write_atomic(const char *path, bool (*fill)(FILE *f, void *ctx), void *c
 unsigned char *rt_read_file(const char *path, size_t *n, RtDiag *d);
 
 //
+// bytes.c — little-endian integers, FNV-1a 64, splitmix64
+//
+uint64_t rt_get_le(const unsigned char *p, int bytes); // bytes <= 8
+void rt_put_le(unsigned char *p, uint64_t v, int bytes);
+#define RT_FNV_OFFSET 0xCBF29CE484222325ull
+// FNV-1a 64 of n bytes, continuing from h (RT_FNV_OFFSET to start).
+uint64_t rt_fnv1a(uint64_t h, const void *p, size_t n);
+// The next number of a splitmix64 stream (Steele, Lea, Flood 2014): every
+// seed, 0 too, gives a good stream, the same on every platform.
+uint64_t rt_splitmix64(uint64_t *state);
+
+//
 // fp16.c — IEEE half precision; F16C / NEON where the CPU has them
 //
 float fp16_to_f32(uint16_t h);

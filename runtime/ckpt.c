@@ -12,26 +12,6 @@
 
 static const char ckpt_magic[8] = "ANECKPT"; // and its NUL
 enum { CKPT_HEADER = 68, CKPT_TRAILER = 8 };  // bytes before the first tensor; the checksum
-#define FNV_OFFSET 0xcbf29ce484222325ull
-#define FNV_PRIME 0x100000001b3ull
-
-static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    h = (h ^ p[i]) * FNV_PRIME;
-  return h;
-}
-
-static void put_le(unsigned char *p, uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; i++)
-    p[i] = (unsigned char)(v >> 8 * i);
-}
-
-static uint64_t get_le(const unsigned char *p, int bytes) {
-  uint64_t v = 0;
-  for (int i = bytes; i-- > 0;)
-    v = v << 8 | p[i];
-  return v;
-}
 
 static uint32_t f32_bits(float x) {
   uint32_t u;
@@ -55,13 +35,13 @@ typedef struct CkptOut {
 } CkptOut;
 
 static bool out_bytes(CkptOut *o, const void *p, size_t n) {
-  o->hash = fnv1a(o->hash, p, n);
+  o->hash = rt_fnv1a(o->hash, p, n);
   return fwrite(p, 1, n, o->f) == n;
 }
 
 static bool out_int(CkptOut *o, uint64_t v, int bytes) {
   unsigned char b[8];
-  put_le(b, v, bytes);
+  rt_put_le(b, v, bytes);
   return out_bytes(o, b, (size_t)bytes);
 }
 
@@ -70,7 +50,7 @@ static bool out_floats(CkptOut *o, const float *x, int64_t n) {
   for (int64_t i = 0; i < n;) {
     size_t k = 0;
     for (; k < sizeof b && i < n; k += 4, i++)
-      put_le(b + k, f32_bits(x[i]), 4);
+      rt_put_le(b + k, f32_bits(x[i]), 4);
     if (!out_bytes(o, b, k))
       return false;
   }
@@ -94,7 +74,7 @@ static bool out_tensor(CkptOut *o, const CkptTensor *t) {
 
 static bool fill_ckpt(FILE *f, void *ctx) {
   const Ckpt *c = ctx;
-  CkptOut o = {f, FNV_OFFSET};
+  CkptOut o = {f, RT_FNV_OFFSET};
   bool ok = out_header(&o, c);
   for (int i = 0; ok && i < c->ntensors; i++)
     ok = out_tensor(&o, &c->t[i]);
@@ -170,7 +150,7 @@ static bool check_frame(CkptIn *in) {
     rt_error_file(in->d, in->path, "not an anec checkpoint (bad magic)");
     return false;
   }
-  uint32_t version = in->n >= 12 ? (uint32_t)get_le(in->p + 8, 4) : CKPT_VERSION;
+  uint32_t version = in->n >= 12 ? (uint32_t)rt_get_le(in->p + 8, 4) : CKPT_VERSION;
   if (version != CKPT_VERSION) {
     rt_error_file(in->d, in->path, "checkpoint format version %u is not supported (this build "
                   "reads version %d)", version, CKPT_VERSION);
@@ -182,7 +162,7 @@ static bool check_frame(CkptIn *in) {
     return false;
   }
   in->end = in->n - CKPT_TRAILER;
-  uint64_t stored = get_le(in->p + in->end, 8), sum = fnv1a(FNV_OFFSET, in->p, in->end);
+  uint64_t stored = rt_get_le(in->p + in->end, 8), sum = rt_fnv1a(RT_FNV_OFFSET, in->p, in->end);
   if (stored != sum) {
     rt_error_file(in->d, in->path, "corrupted or truncated: the checksum of its %zu bytes is "
                   "0x%016llx, the file says 0x%016llx", in->end, (unsigned long long)sum,
@@ -194,14 +174,14 @@ static bool check_frame(CkptIn *in) {
 
 // The model hash and tensor count against the expected ones.
 static bool check_header(CkptIn *in, const Ckpt *want) {
-  uint64_t hash = get_le(in->p + 12, 8);
+  uint64_t hash = rt_get_le(in->p + 12, 8);
   if (hash != want->model_hash) {
     rt_error_file(in->d, in->path, "checkpoint '%s' is from a different model (hash "
                   "0x%016llx, this model 0x%016llx)", in->path, (unsigned long long)hash,
                   (unsigned long long)want->model_hash);
     return false;
   }
-  uint32_t n = (uint32_t)get_le(in->p + 64, 4);
+  uint32_t n = (uint32_t)rt_get_le(in->p + 64, 4);
   if (want->ntensors < 0 || n != (uint32_t)want->ntensors || (n > 0 && !want->t)) {
     rt_error_file(in->d, in->path, "has %u tensors, this model %d", n, want->ntensors);
     return false;
@@ -234,7 +214,7 @@ static bool check_tensor_head(CkptIn *in, int i, const CkptTensor *want, int64_t
                   printable(buf, name, len), w);
     return false;
   }
-  *count = (int64_t)get_le(name + len, 8);
+  *count = (int64_t)rt_get_le(name + len, 8);
   if (*count != want->count) {
     rt_error_file(in->d, in->path, "tensor '%s' has %lld elements, this model's %lld", w,
                   (long long)*count, (long long)want->count);
@@ -263,7 +243,7 @@ static bool check_tensor_data(CkptIn *in, const CkptTensor *want, int64_t count)
 
 static void read_floats(CkptIn *in, float *x, int64_t n) {
   for (int64_t i = 0; i < n; i++, in->off += 4)
-    x[i] = bits_f32((uint32_t)get_le(in->p + in->off, 4));
+    x[i] = bits_f32((uint32_t)rt_get_le(in->p + in->off, 4));
 }
 
 // Walks the tensors from in->off: checks every one (fill false), or copies
@@ -291,12 +271,12 @@ static bool walk_tensors(CkptIn *in, const Ckpt *want, bool fill) {
 
 static void read_scalars(const CkptIn *in, Ckpt *into) {
   const unsigned char *p = in->p;
-  into->step = (int64_t)get_le(p + 20, 8);
-  into->rng = get_le(p + 28, 8);
-  into->cursor.rng = get_le(p + 36, 8);
-  into->cursor.next = (int64_t)get_le(p + 44, 8);
-  into->loss_scale = bits_f32((uint32_t)get_le(p + 52, 4));
-  into->good_steps = (int64_t)get_le(p + 56, 8);
+  into->step = (int64_t)rt_get_le(p + 20, 8);
+  into->rng = rt_get_le(p + 28, 8);
+  into->cursor.rng = rt_get_le(p + 36, 8);
+  into->cursor.next = (int64_t)rt_get_le(p + 44, 8);
+  into->loss_scale = bits_f32((uint32_t)rt_get_le(p + 52, 4));
+  into->good_steps = (int64_t)rt_get_le(p + 56, 8);
 }
 
 bool ckpt_read(const char *path, Ckpt *into, RtDiag *d) {

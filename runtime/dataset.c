@@ -189,18 +189,10 @@ void data_cursor_init(DataCursor *c, uint64_t seed) {
   c->next = 0;
 }
 
-// splitmix64: Vigna's reference code.
-static uint64_t splitmix64(uint64_t *state) {
-  uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 // Uniform in [0, m), m > 0: draws below 2^64 mod m are redrawn (no modulo bias).
 static uint64_t uniform_below(uint64_t *state, uint64_t m) {
   uint64_t threshold = -m % m, r;
-  while ((r = splitmix64(state)) < threshold)
+  while ((r = rt_splitmix64(state)) < threshold)
     ;
   return r % m;
 }

@@ -93,10 +93,6 @@ __attribute__((target("avx,f16c"))) static size_t to_f16_f16c(const float *in, u
   return i;
 }
 
-bool fp16_has_f16c(void) {
-  return have_f16c();
-}
-
 static size_t to_f32_fast(const uint16_t *in, float *out, size_t n) {
   return have_f16c() ? to_f32_f16c(in, out, n) : 0;
 }
@@ -105,10 +101,6 @@ static size_t to_f16_fast(const float *in, uint16_t *out, size_t n) {
   return have_f16c() ? to_f16_f16c(in, out, n) : 0;
 }
 #elif FP16_NEON
-bool fp16_has_f16c(void) {
-  return false;
-}
-
 static size_t to_f32_fast(const uint16_t *in, float *out, size_t n) {
   size_t i = 0;
   for (; i + 4 <= n; i += 4)
@@ -123,10 +115,6 @@ static size_t to_f16_fast(const float *in, uint16_t *out, size_t n) {
   return i;
 }
 #else
-bool fp16_has_f16c(void) {
-  return false;
-}
-
 static size_t to_f32_fast(const uint16_t *in, float *out, size_t n) {
   (void)in, (void)out, (void)n;
   return 0;
@@ -137,6 +125,14 @@ static size_t to_f16_fast(const float *in, uint16_t *out, size_t n) {
   return 0;
 }
 #endif
+
+bool fp16_has_f16c(void) {
+#if FP16_X86
+  return have_f16c();
+#else
+  return false;
+#endif
+}
 
 void fp16_to_f32_n(const uint16_t *in, float *out, size_t n) {
   for (size_t i = to_f32_fast(in, out, n); i < n; i++)

@@ -27,18 +27,6 @@ static bool dtype_known(uint32_t code) {
   return code >= MILBLOB_FP16 && code <= MILBLOB_FP8E5M2;
 }
 
-static uint64_t get_le(const unsigned char *p, int n) {
-  uint64_t v = 0;
-  for (int i = n - 1; i >= 0; i--)
-    v = v << 8 | p[i];
-  return v;
-}
-
-static void put_le(unsigned char *p, uint64_t v, int n) {
-  for (int i = 0; i < n; i++, v >>= 8)
-    p[i] = (unsigned char)v;
-}
-
 //
 // Reading
 //
@@ -72,8 +60,8 @@ static bool check_header(const MilBlobFile *f, RtDiag *d) {
                   f->len);
     return false;
   }
-  uint32_t version = (uint32_t)get_le(f->bytes + 4, 4);
-  uint64_t count = get_le(f->bytes, 4), room = (f->len - HEADER_SIZE) / META_SIZE;
+  uint32_t version = (uint32_t)rt_get_le(f->bytes + 4, 4);
+  uint64_t count = rt_get_le(f->bytes, 4), room = (f->len - HEADER_SIZE) / META_SIZE;
   if (version != VERSION)
     rt_error_file(d, f->path, "unsupported MILBlob version %u at offset 4 (expected 2)", version);
   else if (count > room)
@@ -99,7 +87,7 @@ bool milblob_open(MilBlobFile *f, const char *path, RtDiag *d) {
     milblob_close(f);
     return false;
   }
-  f->count = (uint32_t)get_le(f->bytes, 4);
+  f->count = (uint32_t)rt_get_le(f->bytes, 4);
   return true;
 }
 
@@ -125,8 +113,8 @@ bool milblob_get(const MilBlobFile *f, uint64_t offset, MilBlob *out, RtDiag *d)
     return false;
   const unsigned char *m = f->bytes + offset;
   unsigned long long off = (unsigned long long)offset;
-  uint32_t sentinel = (uint32_t)get_le(m, 4), dtype = (uint32_t)get_le(m + 4, 4);
-  uint64_t size = get_le(m + 8, 8), data = get_le(m + 16, 8);
+  uint32_t sentinel = (uint32_t)rt_get_le(m, 4), dtype = (uint32_t)rt_get_le(m + 4, 4);
+  uint64_t size = rt_get_le(m + 8, 8), data = rt_get_le(m + 16, 8);
   if (sentinel != SENTINEL) {
     rt_error_file(d, f->path, "bad sentinel 0x%08x at offset %llu (expected 0xdeadbeef)", sentinel,
                   off);
@@ -168,10 +156,10 @@ static bool write_padding(FILE *fp, uint64_t *pos) {
 // One blob at *pos (aligned): its metadata record, then its data.
 static bool write_blob(FILE *fp, const MilBlob *b, uint64_t *pos) {
   unsigned char meta[META_SIZE] = {0};
-  put_le(meta, SENTINEL, 4);
-  put_le(meta + 4, b->dtype, 4);
-  put_le(meta + 8, b->size, 8);
-  put_le(meta + 16, *pos + META_SIZE, 8);
+  rt_put_le(meta, SENTINEL, 4);
+  rt_put_le(meta + 4, b->dtype, 4);
+  rt_put_le(meta + 8, b->size, 8);
+  rt_put_le(meta + 16, *pos + META_SIZE, 8);
   *pos += META_SIZE + b->size;
   return fwrite(meta, 1, META_SIZE, fp) == META_SIZE &&
          (!b->size || fwrite(b->data, 1, (size_t)b->size, fp) == b->size);
@@ -179,8 +167,8 @@ static bool write_blob(FILE *fp, const MilBlob *b, uint64_t *pos) {
 
 static bool write_all(FILE *fp, const MilBlob *blobs, int n, uint64_t *offsets) {
   unsigned char header[HEADER_SIZE] = {0};
-  put_le(header, (uint64_t)n, 4);
-  put_le(header + 4, VERSION, 4);
+  rt_put_le(header, (uint64_t)n, 4);
+  rt_put_le(header + 4, VERSION, 4);
   uint64_t pos = HEADER_SIZE;
   bool ok = fwrite(header, 1, HEADER_SIZE, fp) == HEADER_SIZE;
   for (int i = 0; ok && i < n; i++) {

@@ -9,10 +9,7 @@ void strmap_init(StrMap *m, Arena *a) {
 }
 
 static uint64_t hash_str(const char *s) {
-  uint64_t h = 1469598103934665603u; // FNV-1a
-  for (; *s; s++)
-    h = (h ^ (unsigned char)*s) * 1099511628211u;
-  return h;
+  return rt_fnv1a(RT_FNV_OFFSET, s, strlen(s));
 }
 
 static StrMapEntry *find_slot(StrMapEntry *slots, size_t cap, const char *key) {
