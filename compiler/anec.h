@@ -260,6 +260,7 @@ struct Graph {
   const char **output_names;
   int noutputs;
   Node *loss;         // NULL for inference-only models
+  bool train;         // the training graph: autodiff ran, lowering keeps the loss
   Hyper *hypers;
   int nhypers;
   int nblocks;        // iterations of the top-level repeat(s): "layers"
@@ -314,6 +315,9 @@ bool infer_ce_grad(Node *n, Diag *d);
 // Reports ops without a gradient rule at their location.
 //
 bool autodiff_build(Graph *g, Diag *d);
+// The pass of the training pipeline: autodiff_build, the loss as output
+// "loss", g->train set.
+bool pass_autodiff(Graph *g, Diag *d);
 // For the rules (passes/grad.c): new nodes located at `like`, inferred.
 Node *ad_op(Ad *c, OpKind op, Node *a, Node *b, const Node *like);
 Node *ad_num(Ad *c, double v, const Node *like);       // a scalar constant
@@ -361,6 +365,8 @@ typedef struct Pass {
 } Pass;
 extern const Pass pipeline[];
 extern const int npipeline;
+extern const Pass train_pipeline[]; // infer, autodiff, cse, dce
+extern const int ntrain_pipeline;
 
 bool pass_infer(Graph *g, Diag *d);
 bool pass_dce(Graph *g, Diag *d);
@@ -371,6 +377,7 @@ typedef struct PipelineOpts {
   const char *print_after; // pass name, or NULL
   bool print_after_all;
   FILE *dump;              // where --print-after dumps go
+  bool train;              // the training pipeline (autodiff) instead of the forward one
 } PipelineOpts;
 const Pass *pipeline_find(const char *name);
 bool pipeline_run(Graph *g, Diag *d, const PipelineOpts *o);
@@ -561,7 +568,7 @@ extern const Pass lowering[];
 extern const int nlowering;
 // Runs the lowering pipeline for target t (verifier between passes).
 bool lowering_run(Graph *g, Diag *d, const TargetProfile *t, const PipelineOpts *o);
-// A constant: a param, a constant op, or a reshape of one (folded).
+// A constant: a param, a constant op, or a reshape, slice or broadcast of one (folded).
 bool node_is_const(const Node *n);
 // The token-last shape of logical [S, d1..dk] (see Layout). Returns the rank.
 int tl_phys_shape(int rank, const int64_t *logical, int64_t *phys);
@@ -569,7 +576,8 @@ int tl_phys_shape(int rank, const int64_t *logical, int64_t *phys);
 void values_token_last(const float *v, int64_t tokens, int64_t inner, float *out);
 // The physical shape a kernel gives n (its Layout). Returns the rank.
 int node_phys_shape(const Node *n, int64_t *dims);
-// Its [1, C, 1, S] shape at a kernel boundary (ANE-B02).
+// Its [1, C, 1, S] shape at a kernel boundary (ANE-B02): token-last [S, C]
+// as [1, C, 1, S], a plain value as [1, numel / last, 1, last].
 void node_io_shape(const Node *n, int64_t dims[4]);
 
 // compiler/params.c — parameter values: fp32, logical layout, by name
@@ -587,25 +595,54 @@ const float *params_get(const ParamSet *ps, const Node *param); // NULL if unset
 const float *params_source_values(const ParamSet *ps, const Node *n);
 
 // --weights=inputs (dynamic weights, ANE-P01): a kernel's params travel in
-// its one input (ANE-B09) after the activation's S columns, so one compiled
-// kernel serves every layer of the same shape. Per param, a block of columns
-// of the [1, C, 1, S + cols] surface: Wᵀ of a [a, C] matrix (a columns), a
-// [C, b] matrix as it is (b columns), or a vector of at most C (1 column).
-// Params that fit none (or would pass the spatial limit) stay constants.
-typedef enum { PACK_TRANSPOSED, PACK_AS_IS, PACK_VECTOR } PackMode;
+// its one input surface (ANE-B09) after the activations' columns, so one
+// compiled kernel serves every layer of the same shape. Per param, a block
+// at rows [0, rows) of columns [col, col + cols): Wᵀ of a [a, b] matrix
+// (b rows, a columns), the matrix as it is (a rows, b columns), or a
+// vector (one column); the mode with fewer columns among those whose rows
+// fit the surface's. Inference: params that fit none (or would pass the
+// spatial limit) stay constants. Training (g->train): the surface grows
+// rows for them, and a param that still does not fit is an error
+// (partition reports it).
+typedef enum { PACK_TRANSPOSED, PACK_AS_IS, PACK_VECTOR } PackMode; // = StageMode
 typedef struct Pack {
   const Node *param;
   PackMode mode;
-  int64_t col, cols;    // columns [S + col, S + col + cols)
+  int64_t col, rows, cols; // col: the surface column where its block starts
 } Pack;
-// The packing of kernel ki (none without g->dynamic_weights or when its
-// input is not one [1, C, 1, S] activation): the count, at most cap.
-int kernel_packing(const Graph *g, int ki, Pack *packs, int cap, int64_t *cols);
-// The [1, C, 1, W] surface of kernel ki's input or output n: its [1, C, 1, S]
-// (node_io_shape), the packed params' columns for input 0, then unused
-// columns up to the target's row alignment (ANE-B04, B11) and minimum
-// surface size (B07).
+enum { MAX_PACKS = 64 };
+typedef struct Packing {
+  int n;
+  Pack packs[MAX_PACKS];
+  int64_t col0;    // the first column after the activations
+  int64_t cols;    // columns the params take
+  int64_t rows;    // the surface's rows (at least the activations')
+} Packing;
+// The packing of kernel ki (n = 0 without g->dynamic_weights or when its
+// inputs are not in one surface).
+void kernel_packing(const Graph *g, int ki, Packing *pk);
+
+// Kernel I/O surfaces. One surface per value, or, where the target wants
+// one input (ANE-B09) or outputs alike in size (B08) and the kernel has
+// several, one surface holding each value's block on its own rows: rows
+// [row, row + rows) and columns [0, cols) of surface `surface` (in00 or
+// out00). A block is the value's [C, S] (token-last) or [numel / last, last]
+// (plain: its last axis).
+typedef struct IoBlock {
+  int surface;
+  int64_t row, rows, cols;
+} IoBlock;
+// The blocks of kernel ki's inputs (or outputs), blocks[i] for
+// Kernel.inputs[i]; returns the number of surfaces.
+int kernel_io_blocks(const Graph *g, int ki, bool input, IoBlock *blocks);
+// The [1, C, 1, W] dims of input (or output) surface s of kernel ki: its
+// blocks, the packed params' columns for input 0, then unused columns up to
+// the target's row alignment (ANE-B04, B11) and minimum surface size (B07).
+void kernel_surface_shape(const Graph *g, int ki, bool input, int s, int64_t dims[4]);
+// The surface holding kernel ki's input or output n.
 void kernel_io_shape(const Graph *g, int ki, const Node *n, bool input, int64_t dims[4]);
+// A value's block shape: rows and cols as above.
+void value_block(const Node *n, int64_t *rows, int64_t *cols);
 
 // compiler/emit_mil.c — one kernel as MIL text plus its weight files
 typedef struct WeightFile {
@@ -619,8 +656,8 @@ typedef struct KernelMil {
   size_t len;
   WeightFile *files;
   int nfiles;
-  const char **in_names;  // per Kernel.inputs: the function input's name
-  const char **out_names; // per Kernel.outputs
+  const char **in_names;  // per Kernel.inputs: the name of the function input holding it
+  const char **out_names; // per Kernel.outputs: the name of the output holding it
 } KernelMil;
 // fp32: every value and constant typed fp32 instead of the ANE's fp16 (for
 // exact runs on the reference backend; not ANE-legal, ANE-B01).
@@ -697,10 +734,10 @@ typedef struct CliFront {
   const char *cmd;     // the subcommand, for usage errors
   const char *model;   // the .anet path (the one positional argument)
 } CliFront;
-// Handles -D, --print-after, --print-after-all (getopt_long codes below) into
+// Handles -D, --print-after, --print-after-all, --train (getopt_long codes below) into
 // `c`, registering each define as a "<command line>" pseudo-file of `d`.
 // Returns false after printing a usage error.
-enum { OPT_PRINT_AFTER = 1000, OPT_PRINT_AFTER_ALL, OPT_EMIT, OPT_HELP, OPT_FIRST_FREE };
+enum { OPT_PRINT_AFTER = 1000, OPT_PRINT_AFTER_ALL, OPT_EMIT, OPT_HELP, OPT_TRAIN, OPT_FIRST_FREE };
 bool cli_front_option(CliFront *c, Diag *d, int opt, const char *arg);
 bool cli_positional(CliFront *c, int argc, char **argv, int optind_, const char *cmd);
 void cli_usage_error(const char *cmd, const char *fmt, ...) ANEC_PRINTF(2, 3);

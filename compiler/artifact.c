@@ -87,17 +87,16 @@ static const char *const pack_modes[] = {"transposed", "as-is", "vector"};
 
 // Dynamic weights: where each param goes in the kernel's input.
 static cJSON *json_packing(const Graph *g, int ki) {
-  Pack packs[64];
-  int64_t cols;
-  int n = kernel_packing(g, ki, packs, 64, &cols);
+  Packing pk;
+  kernel_packing(g, ki, &pk);
   cJSON *arr = cJSON_CreateArray();
-  for (int i = 0; i < n; i++) {
+  for (int i = 0; i < pk.n; i++) {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "param", packs[i].param->name);
-    cJSON_AddStringToObject(o, "mode", pack_modes[packs[i].mode]);
-    cJSON_AddNumberToObject(o, "column", (double)(g->plan->kernels[ki].inputs[0]->shape.dims[0] +
-                                                  packs[i].col));
-    cJSON_AddNumberToObject(o, "columns", (double)packs[i].cols);
+    cJSON_AddStringToObject(o, "param", pk.packs[i].param->name);
+    cJSON_AddStringToObject(o, "mode", pack_modes[pk.packs[i].mode]);
+    cJSON_AddNumberToObject(o, "column", (double)pk.packs[i].col);
+    cJSON_AddNumberToObject(o, "columns", (double)pk.packs[i].cols);
+    cJSON_AddNumberToObject(o, "rows", (double)pk.packs[i].rows);
     cJSON_AddItemToArray(arr, o);
   }
   return arr;

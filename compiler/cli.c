@@ -71,6 +71,7 @@ bool cli_front_option(CliFront *c, Diag *d, int opt, const char *arg) {
     c->front.pipe.print_after = arg;
     return true;
   case OPT_PRINT_AFTER_ALL: c->front.pipe.print_after_all = true; return true;
+  case OPT_TRAIN: c->front.pipe.train = true; return true;
   }
   return false;
 }

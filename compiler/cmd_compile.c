@@ -24,6 +24,9 @@ static const char usage[] =
     "      --weights=HOW       baked (default: constants in MILBlob files) or inputs\n"
     "                          (packed into each kernel's input after the activation:\n"
     "                          one compiled kernel serves every layer of its shape)\n"
+    "      --train             the training graph: forward, loss and backward (autodiff),\n"
+    "                          one output grad.NAME per parameter (implies --weights=inputs\n"
+    "                          when lowering)\n"
     "  -D NAME=VALUE           override a hyper-parameter of the model header\n"
     "      --print-after=PASS  print the IR after PASS (to stderr)\n"
     "      --print-after-all   print the IR after every pass\n"
@@ -37,6 +40,7 @@ static const struct option long_opts[] = {
     {"weights", required_argument, NULL, OPT_FIRST_FREE + 2},
     {"print-after", required_argument, NULL, OPT_PRINT_AFTER},
     {"print-after-all", no_argument, NULL, OPT_PRINT_AFTER_ALL},
+    {"train", no_argument, NULL, OPT_TRAIN},
     {0, 0, 0, 0},
 };
 
@@ -176,7 +180,7 @@ static bool write_artifacts(Arena *a, Graph *g, Diag *d, const CompileArgs *ca) 
   char *ir = ca->emit & EMIT_IR ? text_of(g, EMIT_IR, &len) : NULL;
   ParamSet ps;
   params_init(&ps, a);
-  g->dynamic_weights = ca->dynamic_weights;
+  g->dynamic_weights = ca->dynamic_weights || g->train; // trained tensors are inputs (P01)
   bool ok = lowering_run(g, d, ca->target, &ca->c.front.pipe);
   if (ok)
     params_init_random(&ps, g, ca->seed);

@@ -21,9 +21,10 @@ typedef struct Emit {
   const char **tl;      // per node id: its name in token-last layout, once converted
   int tmp;              // counter for helper values
   const char *dt;       // "fp16" (the ANE's); "fp32" for exact reference runs
-  Pack packs[64];       // dynamic weights: the params in the input
-  int npacks;
-  int64_t pack_cols;    // their columns after the activation's S
+  Packing pk;           // dynamic weights: the params in the input
+  IoBlock *in_blocks;   // per kernel input: where it is in which surface
+  IoBlock *out_blocks;  // per kernel output
+  int nin_surfaces, nout_surfaces;
   KernelMil *out;
 } Emit;
 
@@ -257,22 +258,41 @@ static const char *as_tl(Emit *e, const Node *n) {
 }
 
 static const Pack *pack_of(const Emit *e, const Node *p) {
-  for (int i = 0; i < e->npacks; i++)
-    if (e->packs[i].param == p)
-      return &e->packs[i];
+  for (int i = 0; i < e->pk.n; i++)
+    if (e->pk.packs[i].param == p)
+      return &e->pk.packs[i];
   return NULL;
 }
 
-// Columns [S + col, + cols) of the packed input, rows [0, rows): [1, rows, 1, cols].
-static const char *packed_slice(Emit *e, const Pack *p, int64_t rows) {
-  const Kernel *k = e->k;
-  int64_t s = k->inputs[0]->shape.dims[0];
-  int64_t begin[4] = {0, 0, 0, s + p->col}, size[4] = {1, rows, 1, p->cols};
-  const char *var = fresh(e, "packed");
+// Rows [row, row + rows) and columns [col, col + cols) of a surface.
+static const char *surface_slice(Emit *e, const char *x, int64_t row, int64_t rows, int64_t col,
+                                 int64_t cols, const char *what) {
+  int64_t begin[4] = {0, row, 0, col}, size[4] = {1, rows, 1, cols};
+  const char *var = fresh(e, what);
   Arg args[] = {{"begin", const_ints(e, "begin", 4, begin)},
-                {"size", const_ints(e, "size", 4, size)}, {"x", e->out->in_names[0]}};
+                {"size", const_ints(e, "size", 4, size)}, {"x", x}};
   put_op(e, var, "slice_by_size", args, 3, 4, size);
   return var;
+}
+
+// A param's block in the input: [1, rows, 1, cols].
+static const char *packed_slice(Emit *e, const Pack *p, int64_t rows) {
+  return surface_slice(e, "in00", 0, rows, p->col, p->cols, "packed");
+}
+
+// A packed matrix [a, b] as a rank-r operand in layout L, for any use but a
+// linear's weight (the backward's products).
+static const char *packed_matrix(Emit *e, const Node *n, const Pack *p, Layout L, int r) {
+  int64_t block[2] = {p->rows, p->cols}, perm[2] = {1, 0};
+  const char *m = emit_reshape(e, packed_slice(e, p, p->rows), 2, block); // [a, b] or [b, a]
+  if (p->mode == PACK_TRANSPOSED)
+    m = emit_transpose(e, m, 2, block, perm);
+  int64_t logical[MAX_RANK], phys[MAX_RANK + 1];
+  padded_shape(n, r, logical);
+  if (L == LAYOUT_PLAIN)
+    return r == 2 ? m : emit_reshape(e, m, r, logical);
+  const char *t = swap_token_axis(e, m, logical[0], shape_numel(&n->shape) / logical[0]);
+  return emit_reshape(e, t, tl_phys_shape(r, logical, phys), phys);
 }
 
 // A packed vector param as an operand of a rank-r op in layout L.
@@ -289,6 +309,8 @@ static const char *source_operand(Emit *e, const Node *n, Layout L, int r) {
   const Pack *pk = pack_of(e, n);
   if (pk && pk->mode == PACK_VECTOR)
     return packed_vector(e, n, pk, L, r);
+  if (pk)
+    return packed_matrix(e, n, pk, L, r);
   const float *v = params_source_values(e->ps, n);
   if (shape_numel(&n->shape) == 1 && n->op == OP_CONST)
     return const_fp16(e, "c", v[0]);
@@ -339,6 +361,28 @@ static void emit_binary(Emit *e, const Node *n, const char *var, int rank, const
   Arg args[] = {{"x", operand(e, n->in[0], n->layout, n->shape.rank)},
                 {"y", operand(e, n->in[1], n->layout, n->shape.rank)}};
   put_op(e, var, mil[n->op], args, 2, rank, dims);
+}
+
+// x broadcast to n's shape as x + zeros, the zeros only as large as the
+// axes x lacks (an add broadcasts; MIL's tile is not needed).
+static void emit_broadcast(Emit *e, const Node *n, const char *var, int rank,
+                           const int64_t *dims) {
+  const Node *x = n->in[0];
+  int r = n->shape.rank, pad = r - x->shape.rank;
+  int64_t zl[MAX_RANK], phys[MAX_RANK + 1];
+  for (int i = 0; i < r; i++)
+    zl[i] = i >= pad && x->shape.dims[i - pad] == n->shape.dims[i] ? 1 : n->shape.dims[i];
+  int64_t count = 1;
+  for (int i = 0; i < r; i++)
+    count *= zl[i];
+  float *zeros = arena_alloc(e->a, sizeof(float) * (size_t)(count + 1));
+  Shape zs = {.rank = r};
+  memcpy(zs.dims, zl, sizeof(int64_t) * (size_t)r);
+  const char *z = n->layout == LAYOUT_PLAIN
+                      ? const_blob(e, "zeros", r, zl, zeros)
+                      : const_blob(e, "zeros", tl_phys_shape(r, zs.dims, phys), phys, zeros);
+  Arg args[] = {{"x", operand(e, x, n->layout, r)}, {"y", z}};
+  put_op(e, var, "add", args, 2, rank, dims);
 }
 
 // Unary ops; SILU as x * sigmoid(x) and NEG as x * -1 (ANE-T11), rsqrt and
@@ -473,9 +517,9 @@ static void emit_packed_linear(Emit *e, const Node *n, const Pack *p, const char
                                const int64_t *dims) {
   const Node *w = n->in[1];
   int64_t out = w->shape.dims[0], in = w->shape.dims[1], s = n->shape.dims[0];
-  int64_t c = e->k->inputs[0]->shape.dims[1], xd[2] = {in, s}, bd[2] = {c, p->cols};
+  int64_t xd[2] = {in, s}, bd[2] = {p->rows, p->cols};
   const char *x = emit_reshape(e, operand(e, n->in[0], LAYOUT_TL, 2), 2, xd);
-  const char *b = emit_reshape(e, packed_slice(e, p, c), 2, bd);
+  const char *b = emit_reshape(e, packed_slice(e, p, p->rows), 2, bd);
   int64_t yd[2] = {out, s};
   const char *y = fresh(e, "linear");
   put_matmul(e, y, mm_arg(b, 2, bd, p->mode == PACK_TRANSPOSED), mm_arg(x, 2, xd, false), 2, yd);
@@ -583,71 +627,9 @@ static void emit_node(Emit *e, const Node *n, const char *var) {
   case OP_TRANSPOSE: emit_transpose_op(e, n, var, rank, dims); break;
   case OP_SLICE: emit_slice(e, n, var, rank, dims); break;
   case OP_CONCAT: emit_concat(e, n, var, rank, dims); break;
+  case OP_BROADCAST: emit_broadcast(e, n, var, rank, dims); break;
   default: emit_unary(e, n, var, rank, dims); break;
   }
-}
-
-//
-// Dynamic weights: the packing of a kernel's params into its input
-//
-// Whether every use of matrix p inside kernel ki is as a linear's weight.
-static bool only_linear_weight(const Graph *g, int ki, const Node *p) {
-  const Kernel *k = &g->plan->kernels[ki];
-  for (int i = 0; i < k->nnodes; i++)
-    for (int j = 0; j < k->nodes[i]->nin; j++)
-      if (k->nodes[i]->in[j] == p && !(k->nodes[i]->as_conv && j == 1))
-        return false;
-  return true;
-}
-
-static bool pack_mode(const Graph *g, int ki, const Node *p, int64_t c, Pack *out) {
-  const Shape *s = &p->shape;
-  if (s->rank == 1 && s->dims[0] <= c)
-    *out = (Pack){p, PACK_VECTOR, 0, 1};
-  else if (s->rank == 2 && s->dims[1] == c && only_linear_weight(g, ki, p))
-    *out = (Pack){p, PACK_TRANSPOSED, 0, s->dims[0]};
-  else if (s->rank == 2 && s->dims[0] == c && only_linear_weight(g, ki, p))
-    *out = (Pack){p, PACK_AS_IS, 0, s->dims[1]};
-  else
-    return false;
-  return true;
-}
-
-int kernel_packing(const Graph *g, int ki, Pack *packs, int cap, int64_t *cols) {
-  const Kernel *k = &g->plan->kernels[ki];
-  *cols = 0;
-  if (!g->dynamic_weights || k->ninputs != 1 || k->inputs[0]->layout != LAYOUT_TL ||
-      k->inputs[0]->shape.rank != 2)
-    return 0;
-  int64_t c = k->inputs[0]->shape.dims[1], s = k->inputs[0]->shape.dims[0];
-  int n = 0;
-  for (int i = 0; i < k->nnodes; i++)
-    for (int j = 0; j < k->nodes[i]->nin && n < cap; j++) {
-      const Node *p = k->nodes[i]->in[j];
-      bool seen = false;
-      for (int q = 0; q < n; q++)
-        seen = seen || packs[q].param == p;
-      if (p->op != OP_PARAM || seen || !pack_mode(g, ki, p, c, &packs[n]) ||
-          s + *cols + packs[n].cols > g->target->max_spatial)
-        continue;
-      packs[n].col = *cols;
-      *cols += packs[n++].cols;
-    }
-  return n;
-}
-
-void kernel_io_shape(const Graph *g, int ki, const Node *n, bool input, int64_t d[4]) {
-  node_io_shape(n, d);
-  if (input && g->plan->kernels[ki].inputs[0] == n) {
-    Pack packs[64];
-    int64_t cols;
-    kernel_packing(g, ki, packs, 64, &cols);
-    d[3] += cols;
-  }
-  int64_t align = g->target->surface_align / 2; // fp16 elements per aligned row
-  int64_t least = d[1] ? (g->target->min_surface_bytes / 2 + d[1] - 1) / d[1] : 0;
-  int64_t w = d[3] > least ? d[3] : least;
-  d[3] = (w + align - 1) / align * align;
 }
 
 //
@@ -663,17 +645,16 @@ static void put_header(Emit *e) {
 }
 
 // Inputs named in00, in01, ... and outputs out00, ...: alphabetical order is
-// declaration order (ANE-T05).
+// declaration order (ANE-T05); one per surface.
 static void put_signature(Emit *e) {
-  const Kernel *k = e->k;
+  int ki = (int)(e->k - e->g->plan->kernels);
   fprintf(e->f, "    func main<%s>(", e->t->opset);
-  for (int i = 0; i < k->ninputs; i++) {
+  for (int i = 0; i < e->nin_surfaces; i++) {
     int64_t io[4];
-    kernel_io_shape(e->g, (int)(k - e->g->plan->kernels), k->inputs[i], true, io);
-    e->out->in_names[i] = arena_printf(e->a, "in%02d", i);
+    kernel_surface_shape(e->g, ki, true, i, io);
     fputs(i ? ", " : "", e->f);
     put_type(e, e->dt, 4, io);
-    fprintf(e->f, " %s", e->out->in_names[i]);
+    fprintf(e->f, " in%02d", i);
   }
   fputs(") {\n", e->f);
 }
@@ -685,62 +666,87 @@ static bool held_as_io(const Node *n) {
   return node_phys_shape(n, phys) == 4 && !memcmp(io, phys, sizeof io);
 }
 
-// A kernel input in its layout's shape: a reshape of the [1, C, 1, S] surface.
-static void bind_input(Emit *e, const Node *n, const char *io_name) {
-  int64_t io[4], phys[MAX_RANK + 1], surface[4];
-  node_io_shape(n, io);
-  kernel_io_shape(e->g, (int)(e->k - e->g->plan->kernels), n, true, surface);
-  if (surface[3] != io[3]) { // the activation: the first S columns
-    int64_t begin[4] = {0};
-    const char *var = fresh(e, "activation");
-    Arg args[] = {{"begin", const_ints(e, "begin", 4, begin)},
-                  {"size", const_ints(e, "size", 4, io)}, {"x", io_name}};
-    put_op(e, var, "slice_by_size", args, 3, 4, io);
-    io_name = var;
-  }
-  int rank = node_phys_shape(n, phys);
-  e->var[n->id] = held_as_io(n) ? io_name : emit_reshape(e, io_name, rank, phys);
+// Whether a value's block is the whole of its surface.
+static bool whole_surface(Emit *e, const IoBlock *b, bool input) {
+  int64_t d[4];
+  kernel_surface_shape(e->g, (int)(e->k - e->g->plan->kernels), input, b->surface, d);
+  return b->row == 0 && b->rows == d[1] && b->cols == d[3];
 }
 
-// Whether kernel output n already has its surface's shape.
-static bool io_shaped(const Emit *e, const Node *n) {
-  int64_t io[4], surface[4];
-  node_io_shape(n, io);
-  kernel_io_shape(e->g, (int)(e->k - e->g->plan->kernels), n, false, surface);
-  return held_as_io(n) && !memcmp(io, surface, sizeof io);
+// Kernel input i in its layout's shape: its block of the surface, reshaped.
+static void bind_input(Emit *e, int i) {
+  const Node *n = e->k->inputs[i];
+  const IoBlock *b = &e->in_blocks[i];
+  const char *x = e->out->in_names[i] = arena_printf(e->a, "in%02d", b->surface);
+  if (!whole_surface(e, b, true))
+    x = surface_slice(e, x, b->row, b->rows, 0, b->cols, "activation");
+  int64_t phys[MAX_RANK + 1];
+  int rank = node_phys_shape(n, phys);
+  e->var[n->id] = held_as_io(n) ? x : emit_reshape(e, x, rank, phys);
 }
 
 // The output's name for a node that is output i as it is, else NULL.
 static const char *output_name(Emit *e, const Node *n) {
   for (int i = 0; i < e->k->noutputs; i++)
-    if (e->k->outputs[i] == n && io_shaped(e, n) && n->op != OP_INPUT)
+    if (e->k->outputs[i] == n && held_as_io(n) && whole_surface(e, &e->out_blocks[i], false) &&
+        n->op != OP_INPUT)
       return e->out->out_names[i] = arena_printf(e->a, "out%02d", i);
   return NULL;
 }
 
+// Output i as its [1, rows, 1, width] block: reshaped and padded with unused
+// columns to the surface's width (ANE-B04/B07), named `var` (NULL: fresh).
+static const char *output_block(Emit *e, int i, const char *var) {
+  const Node *n = e->k->outputs[i];
+  int64_t io[4], surface[4];
+  node_io_shape(n, io);
+  kernel_surface_shape(e->g, (int)(e->k - e->g->plan->kernels), false, e->out_blocks[i].surface,
+                       surface);
+  bool pad = surface[3] != io[3], shaped = held_as_io(n);
+  const char *x = e->var[n->id];
+  if (!shaped) {
+    const char *to = !var ? fresh(e, "block") : pad ? fresh(e, "unpadded") : var;
+    Arg args[] = {{"shape", const_ints(e, "shape", 4, io)}, {"x", x}};
+    put_op(e, to, "reshape", args, 2, 4, io);
+    x = to;
+  }
+  return pad ? pad_axis_as(e, var, x, 4, io, 3, surface[3]) : x;
+}
+
+// Several outputs in one surface: their blocks concatenated on the rows.
+static void bind_packed_outputs(Emit *e) {
+  size_t cap = 16 * (size_t)e->k->noutputs + 8, len = 0;
+  char *values = arena_alloc(e->a, cap);
+  for (int i = 0; i < e->k->noutputs; i++) {
+    e->out->out_names[i] = "out00";
+    len += (size_t)snprintf(values + len, cap - len, "%s%s", i ? ", " : "(", output_block(e, i, NULL));
+  }
+  snprintf(values + len, cap - len, ")");
+  int64_t d[4];
+  kernel_surface_shape(e->g, (int)(e->k - e->g->plan->kernels), false, 0, d);
+  Arg args[] = {{"axis", const_int(e, "axis", 1)},
+                {"interleave", const_bool(e, "interleave", false)}, {"values", values}};
+  put_op(e, "out00", "concat", args, 3, 4, d);
+}
+
 static void bind_outputs(Emit *e) {
   const Kernel *k = e->k;
-  for (int i = 0; i < k->noutputs; i++) {
-    const Node *n = k->outputs[i];
-    if (e->out->out_names[i])
-      continue; // the op that computes it is named out%02d
-    int64_t io[4], surface[4];
-    node_io_shape(n, io);
-    kernel_io_shape(e->g, (int)(e->k - e->g->plan->kernels), n, false, surface);
-    e->out->out_names[i] = arena_printf(e->a, "out%02d", i);
-    bool pad = surface[3] != io[3], shaped = held_as_io(n);
-    const char *var = pad && shaped ? e->var[n->id] : pad ? fresh(e, "unpadded")
-                                                          : e->out->out_names[i];
-    if (!(pad && shaped)) {
-      Arg args[] = {{"shape", const_ints(e, "shape", 4, io)}, {"x", e->var[n->id]}};
-      put_op(e, var, "reshape", args, 2, 4, io);
+  if (e->nout_surfaces == 1 && k->noutputs > 1)
+    bind_packed_outputs(e);
+  for (int i = 0; i < k->noutputs && e->nout_surfaces == k->noutputs; i++)
+    if (!e->out->out_names[i]) { // else the op that computes it is named out%02d
+      e->out->out_names[i] = arena_printf(e->a, "out%02d", i);
+      const char *x = output_block(e, i, e->out->out_names[i]);
+      if (strcmp(x, e->out->out_names[i])) { // already shaped: a named copy
+        int64_t io[4];
+        kernel_surface_shape(e->g, (int)(k - e->g->plan->kernels), false, i, io);
+        Arg args[] = {{"shape", const_ints(e, "shape", 4, io)}, {"x", x}};
+        put_op(e, e->out->out_names[i], "reshape", args, 2, 4, io);
+      }
     }
-    if (pad) // ANE-B04/B07: unused columns up to the surface's width
-      pad_axis_as(e, e->out->out_names[i], var, 4, io, 3, surface[3]);
-  }
   fputs("        } -> (", e->f);
-  for (int i = 0; i < k->noutputs; i++)
-    fprintf(e->f, "%s%s", i ? ", " : "", e->out->out_names[i]);
+  for (int i = 0; i < e->nout_surfaces; i++)
+    fprintf(e->f, "%sout%02d", i ? ", " : "", i);
   fputs(");\n}\n", e->f);
 }
 
@@ -764,7 +770,11 @@ bool emit_kernel(Arena *a, const Graph *g, int ki, const ParamSet *ps, bool fp32
             .v10 = !strcmp(g->target->program, "1.0"), .dt = fp32 ? "fp32" : "fp16", .out = out};
   if (!params_present(&e, d))
     return false;
-  e.npacks = kernel_packing(g, ki, e.packs, 64, &e.pack_cols);
+  kernel_packing(g, ki, &e.pk);
+  e.in_blocks = arena_alloc(a, sizeof(IoBlock) * (size_t)(k->ninputs + 1));
+  e.out_blocks = arena_alloc(a, sizeof(IoBlock) * (size_t)(k->noutputs + 1));
+  e.nin_surfaces = kernel_io_blocks(g, ki, true, e.in_blocks);
+  e.nout_surfaces = kernel_io_blocks(g, ki, false, e.out_blocks);
   e.var = arena_alloc(a, sizeof(char *) * (size_t)g->nnodes);
   e.plain = arena_alloc(a, sizeof(char *) * (size_t)g->nnodes);
   e.tl = arena_alloc(a, sizeof(char *) * (size_t)g->nnodes);
@@ -776,11 +786,12 @@ bool emit_kernel(Arena *a, const Graph *g, int ki, const ParamSet *ps, bool fp32
   put_header(&e);
   put_signature(&e);
   for (int i = 0; i < k->ninputs; i++)
-    bind_input(&e, k->inputs[i], out->in_names[i]);
+    bind_input(&e, i);
   for (int i = 0; i < k->nnodes; i++) {
     const Node *n = k->nodes[i];
     const char *out_name = output_name(&e, n);
-    e.var[n->id] = out_name ? out_name : arena_printf(a, "op%d_%s", i, op_info[n->op].name);
+    const char *op = op_info[n->op].name;
+    e.var[n->id] = out_name ? out_name : arena_printf(a, "op%d_%s", i, op + (*op == '%'));
     emit_node(&e, n, e.var[n->id]);
   }
   bind_outputs(&e);

@@ -47,6 +47,6 @@ X(EMBED,         "embed",         2, "gather",       infer_embed, grad_embed)   
 X(CROSS_ENTROPY, "cross_entropy", 2, NULL,           infer_cross_entropy, grad_cross_entropy) // (logits [S, V], targets [S] i32) -> [] mean
 
 // internal: made by autodiff (passes/autodiff.c), evaluated by ireval
-X(BROADCAST,     "%broadcast",    1, NULL,           infer_broadcast, NULL) // target: x broadcast to it
+X(BROADCAST,     "%broadcast",    1, "add",          infer_broadcast, NULL) // target: x broadcast to it (lowered as x + zeros)
 X(EMBED_GRAD,    "%embed_grad",   2, NULL,           infer_embed_grad, NULL) // (ids [S], g [S, D]), target [V, D]: rows summed
 X(CE_GRAD,       "%cross_entropy_grad", 2, NULL,     infer_ce_grad, NULL) // (logits [S, V], targets [S]) -> (softmax - onehot) / S

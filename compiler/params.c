@@ -68,6 +68,27 @@ static const float *slice_values(const ParamSet *ps, const Node *n) {
   return out;
 }
 
+// A constant broadcast to n->shape (numpy's rules: trailing axes aligned).
+static const float *broadcast_values(const ParamSet *ps, const Node *n) {
+  const float *v = params_source_values(ps, n->in[0]);
+  const Shape *xs = &n->in[0]->shape, *s = &n->shape;
+  int64_t count = shape_numel(s);
+  float *out = v ? arena_alloc(ps->arena, sizeof(float) * (size_t)(count + 1)) : NULL;
+  for (int64_t i = 0; out && i < count; i++) {
+    int64_t rest = i, src = 0, stride = 1;
+    for (int a = s->rank - 1; a >= 0; a--) {
+      int64_t at = rest % s->dims[a], xa = a - (s->rank - xs->rank);
+      rest /= s->dims[a];
+      if (xa >= 0 && xs->dims[xa] != 1)
+        src += at * stride;
+      if (xa >= 0)
+        stride *= xs->dims[xa];
+    }
+    out[i] = v[src];
+  }
+  return out;
+}
+
 // The values of a source node in its logical layout, or NULL if unknown.
 const float *params_source_values(const ParamSet *ps, const Node *n) {
   if (n->op == OP_PARAM)
@@ -76,6 +97,8 @@ const float *params_source_values(const ParamSet *ps, const Node *n) {
     return params_source_values(ps, n->in[0]);
   if (n->op == OP_SLICE)
     return slice_values(ps, n);
+  if (n->op == OP_BROADCAST)
+    return broadcast_values(ps, n);
   int64_t count = shape_numel(&n->shape);
   float *v = arena_alloc(ps->arena, sizeof(float) * (size_t)(count ? count : 1));
   const int64_t *d = n->shape.dims;

@@ -9,6 +9,13 @@
 #include <string.h>
 #include <unistd.h>
 
+typedef struct KernelIo {
+  IoBlock *in, *out;      // per input and output value: its block
+  int nin, nout;          // surfaces
+  int64_t (*in_dims)[4];  // per input surface: [1, C, 1, W]
+  Packing pk;
+} KernelIo;
+
 struct Runner {
   Graph *g;
   const ParamSet *ps;
@@ -17,33 +24,24 @@ struct Runner {
   MilProgram **progs;     // per kernel that has its own program (shares[k] == k)
   Exec **execs;
   int *shares;            // per kernel: the kernel whose program it runs
-  Pack **packs;           // per kernel: its dynamic weights (npacks[k] of them)
-  int *npacks;
-  int64_t *pack_cols;
-  int64_t **widths;       // per kernel: its surfaces' widths, inputs then outputs
-  const char ***in_names, ***out_names;
+  KernelIo *io;           // per kernel: its surfaces, blocks and packed params
   float *arena;           // host buffers: the memory plan's arena
   float **host;           // per node id: its buffer in the arena, or NULL
 };
 
-// The names emit_kernel gives a kernel's inputs and outputs.
-static const char **io_names(Arena *a, const char *prefix, int n) {
-  const char **v = arena_alloc(a, sizeof *v * (size_t)(n + 1));
-  for (int i = 0; i < n; i++)
-    v[i] = arena_printf(a, "%s%02d", prefix, i);
-  return v;
-}
-
-// The [1, C, 1, W] surface widths of kernel k (kernel_io_shape), once.
-static void surface_widths(Runner *r, int k) {
+// Kernel k's I/O geometry, once: surfaces, each value's block, packing.
+static void kernel_io(Runner *r, int k) {
   const Kernel *kn = &r->g->plan->kernels[k];
-  r->widths[k] = arena_alloc(r->g->arena, sizeof(int64_t) * (size_t)(kn->ninputs + kn->noutputs));
-  for (int i = 0; i < kn->ninputs + kn->noutputs; i++) {
-    int64_t dims[4];
-    bool input = i < kn->ninputs;
-    kernel_io_shape(r->g, k, input ? kn->inputs[i] : kn->outputs[i - kn->ninputs], input, dims);
-    r->widths[k][i] = dims[3];
-  }
+  KernelIo *io = &r->io[k];
+  Arena *a = r->g->arena;
+  io->in = arena_alloc(a, sizeof(IoBlock) * (size_t)(kn->ninputs + 1));
+  io->out = arena_alloc(a, sizeof(IoBlock) * (size_t)(kn->noutputs + 1));
+  io->nin = kernel_io_blocks(r->g, k, true, io->in);
+  io->nout = kernel_io_blocks(r->g, k, false, io->out);
+  io->in_dims = arena_alloc(a, sizeof(int64_t[4]) * (size_t)(io->nin + 1));
+  for (int s = 0; s < io->nin; s++)
+    kernel_surface_shape(r->g, k, true, s, io->in_dims[s]);
+  kernel_packing(r->g, k, &io->pk);
 }
 
 static bool prepare_kernels(Runner *r, ExecPrecision prec, Diag *d) {
@@ -51,11 +49,7 @@ static bool prepare_kernels(Runner *r, ExecPrecision prec, Diag *d) {
   Arena *a = r->g->arena;
   RtDiag rd = {.out = d->out};
   for (int k = 0; k < pl->nkernels; k++) {
-    r->packs[k] = arena_alloc(a, sizeof(Pack) * 64);
-    r->npacks[k] = kernel_packing(r->g, k, r->packs[k], 64, &r->pack_cols[k]);
-    r->in_names[k] = io_names(a, "in", pl->kernels[k].ninputs);
-    r->out_names[k] = io_names(a, "out", pl->kernels[k].noutputs);
-    surface_widths(r, k);
+    kernel_io(r, k);
     if (r->shares[k] != k) { // one prepared program serves identical kernels
       r->execs[k] = r->execs[r->shares[k]];
       continue;
@@ -87,13 +81,8 @@ Runner *runner_open(Graph *g, const ParamSet *ps, ExecPrecision prec, Diag *d) {
   r->g = g, r->ps = ps;
   r->progs = calloc((size_t)nk, sizeof *r->progs);
   r->execs = calloc((size_t)nk, sizeof *r->execs);
-  r->in_names = calloc((size_t)nk, sizeof *r->in_names);
-  r->out_names = calloc((size_t)nk, sizeof *r->out_names);
   r->shares = calloc((size_t)nk, sizeof *r->shares);
-  r->packs = calloc((size_t)nk, sizeof *r->packs);
-  r->npacks = calloc((size_t)nk, sizeof *r->npacks);
-  r->pack_cols = calloc((size_t)nk, sizeof *r->pack_cols);
-  r->widths = calloc((size_t)nk, sizeof *r->widths);
+  r->io = calloc((size_t)nk, sizeof *r->io);
   const char *tmp = getenv("TMPDIR");
   snprintf(r->dir, sizeof r->dir, "%.200s/anec-run.XXXXXX", tmp && *tmp ? tmp : "/tmp");
   bool ok = mkdtemp(r->dir) != NULL;
@@ -119,8 +108,7 @@ void runner_close(Runner *r) {
   }
   if (r->dir[0] && !strstr(r->dir, "XXXXXX"))
     rm_tree(r->dir);
-  free(r->progs), free(r->execs), free(r->in_names), free(r->out_names);
-  free(r->shares), free(r->packs), free(r->npacks), free(r->pack_cols), free(r->widths);
+  free(r->progs), free(r->execs), free(r->shares), free(r->io);
   free(r->arena), free(r->host), free(r);
 }
 
@@ -150,75 +138,57 @@ const float *runner_output(Runner *r, const char *name) {
 //
 // Running
 //
-// Host (logical, row-major [S, rest]) <-> kernel surface ([1, rest, 1, S]).
-static void to_surface(const Node *n, const float *v, float *out) {
-  int64_t s = n->layout == LAYOUT_TL ? n->shape.dims[0] : 1, count = shape_numel(&n->shape);
-  values_token_last(v, s, s ? count / s : 0, out);
+static StageBlock stage_block(const IoBlock *b, const Node *n) {
+  return (StageBlock){b->row, b->rows, b->cols, n->layout == LAYOUT_TL};
 }
 
-// From a [C, width] surface whose first S columns hold the value.
-static void from_surface(const Node *n, const RtTensor *t, int64_t width, float *out) {
-  int64_t s = n->layout == LAYOUT_TL ? n->shape.dims[0] : 1, count = shape_numel(&n->shape);
-  int64_t inner = s ? count / s : 0;
-  for (int64_t c = 0; c < inner; c++)
-    for (int64_t k = 0; k < s; k++) {
-      int64_t i = c * width + k;
-      float v = t->dtype == MIL_FP16 ? fp16_to_f32(((uint16_t *)t->data)[i])
-                                     : ((float *)t->data)[i];
-      out[k * inner + c] = v;
-    }
-}
-
-// Dynamic weights: each param into its columns of the [C, width] surface.
-static void pack_params(const Runner *r, int k, int64_t c, int64_t s, int64_t width,
-                        float *surface) {
-  for (int i = 0; i < r->npacks[k]; i++) {
-    const Pack *p = &r->packs[k][i];
-    const float *w = params_source_values(r->ps, p->param);
-    for (int64_t row = 0; row < c; row++)
-      for (int64_t j = 0; j < p->cols; j++) {
-        float v = p->mode == PACK_TRANSPOSED ? w[j * c + row]
-                  : p->mode == PACK_AS_IS    ? w[row * p->cols + j]
-                  : row < p->param->shape.dims[0] ? w[row] : 0.0f;
-        surface[row * width + s + p->col + j] = v;
-      }
+// Dynamic weights: each param into its block of input surface 0.
+static void pack_params(const Runner *r, const Packing *pk, RtTensor *t) {
+  for (int i = 0; i < pk->n; i++) {
+    const Pack *p = &pk->packs[i];
+    stage_param(t, (StageMode)p->mode, p->col, p->rows, p->cols,
+                params_source_values(r->ps, p->param));
   }
 }
 
-// The activation's [C, S] surface into the first S columns of a wider one.
-static void widen_rows(float *t, int64_t c, int64_t s, int64_t width) {
-  for (int64_t row = c - 1; row >= 0; row--)
-    memmove(t + row * width, t + row * s, sizeof(float) * (size_t)s);
+// Input surface s of kernel k: its values' blocks (and params), then set.
+static bool stage_input(Runner *r, int k, int s, RtDiag *rd) {
+  const Kernel *kn = &r->g->plan->kernels[k];
+  const KernelIo *io = &r->io[k];
+  RtTensor t;
+  if (!rt_tensor_alloc(&t, MIL_FP32, 4, io->in_dims[s]))
+    return false;
+  for (int i = 0; i < kn->ninputs; i++)
+    if (io->in[i].surface == s) {
+      StageBlock b = stage_block(&io->in[i], kn->inputs[i]);
+      stage_put(&t, &b, r->host[kn->inputs[i]->id]);
+    }
+  if (s == 0)
+    pack_params(r, &io->pk, &t);
+  char name[16];
+  snprintf(name, sizeof name, "in%02d", s);
+  bool ok = exec_set_input(r->execs[k], name, &t, rd);
+  rt_tensor_free(&t);
+  return ok;
 }
 
 static bool run_kernel(Runner *r, int k, Diag *d) {
   const Kernel *kn = &r->g->plan->kernels[k];
+  const KernelIo *io = &r->io[k];
   RtDiag rd = {.out = d->out};
-  for (int i = 0; i < kn->ninputs; i++) {
-    RtTensor t;
-    int64_t io[4], s;
-    node_io_shape(kn->inputs[i], io);
-    s = io[3];
-    io[3] = r->widths[k][i];
-    if (!rt_tensor_alloc(&t, MIL_FP32, 4, io))
+  for (int s = 0; s < io->nin; s++)
+    if (!stage_input(r, k, s, &rd))
       return false;
-    to_surface(kn->inputs[i], r->host[kn->inputs[i]->id], t.data);
-    widen_rows(t.data, io[1], s, io[3]);
-    if (i == 0 && r->npacks[k])
-      pack_params(r, k, io[1], s, io[3], t.data);
-    bool ok = exec_set_input(r->execs[k], r->in_names[k][i], &t, &rd);
-    rt_tensor_free(&t);
-    if (!ok)
-      return false;
-  }
   if (!exec_run(r->execs[k], &rd))
     return false;
   for (int i = 0; i < kn->noutputs; i++) {
     RtTensor view;
-    if (!exec_get_output(r->execs[k], r->out_names[k][i], &view))
+    char name[16];
+    snprintf(name, sizeof name, "out%02d", io->out[i].surface);
+    if (!exec_get_output(r->execs[k], name, &view))
       return false;
-    from_surface(kn->outputs[i], &view, r->widths[k][kn->ninputs + i],
-                 r->host[kn->outputs[i]->id]);
+    StageBlock b = stage_block(&io->out[i], kn->outputs[i]);
+    stage_get(&view, &b, r->host[kn->outputs[i]->id]);
   }
   return true;
 }

@@ -12,6 +12,7 @@ struct Ad {
   Diag *d;
   Node **grad;    // per node id (forward nodes only): its gradient so far, or NULL
   int nforward;   // nodes before autodiff: the ones with a grad slot
+  Node *cur;      // the node whose rule runs: accumulations take its place
   bool ok;
 };
 
@@ -78,8 +79,9 @@ void ad_accum(Ad *c, Node *x, Node *g) {
   if (!c->ok || x->id >= c->nforward || x->dtype == DT_I32 || x->op == OP_CONST ||
       x->op == OP_CAUSAL_MASK || x->op == OP_ROPE_COS || x->op == OP_ROPE_SIN)
     return; // integers and constants take no gradient
+  const Node *at = c->cur ? c->cur : x; // in the consumer's layer, as the schedule runs
   g = unbroadcast(c, g, x);
-  c->grad[x->id] = c->grad[x->id] ? ad_op(c, OP_ADD, c->grad[x->id], g, x) : g;
+  c->grad[x->id] = c->grad[x->id] ? ad_op(c, OP_ADD, c->grad[x->id], g, at) : g;
 }
 
 // A param's gradient, or zeros of its shape when the loss does not use it.
@@ -104,8 +106,10 @@ static void backward(Ad *c) {
       c->ok = false;
       return;
     }
+    c->cur = n;
     op_info[n->op].grad(c, n, gy);
   }
+  c->cur = NULL;
 }
 
 bool autodiff_build(Graph *g, Diag *d) {
@@ -113,7 +117,8 @@ bool autodiff_build(Graph *g, Diag *d) {
     diag_error(d, loc_none(), "model '%s' has no loss to differentiate", g->model);
     return false;
   }
-  Ad c = {g, d, arena_alloc(g->arena, sizeof(Node *) * (size_t)(g->nnodes + 1)), g->nnodes, true};
+  Ad c = {g, d, arena_alloc(g->arena, sizeof(Node *) * (size_t)(g->nnodes + 1)), g->nnodes, NULL,
+          true};
   c.grad[g->loss->id] = ad_num(&c, 1.0, g->loss);
   backward(&c);
   for (int i = 0; i < c.nforward && c.ok; i++) {
@@ -122,4 +127,14 @@ bool autodiff_build(Graph *g, Diag *d) {
       graph_add_output(g, arena_printf(g->arena, "grad.%s", p->name), param_grad(&c, p));
   }
   return c.ok;
+}
+
+// requires: inferred graph with a loss; provides: the backward graph, the
+// outputs "loss" and grad.NAME per param, g->train.
+bool pass_autodiff(Graph *g, Diag *d) {
+  if (!autodiff_build(g, d))
+    return false;
+  graph_add_output(g, "loss", g->loss);
+  g->train = true;
+  return true;
 }

@@ -10,7 +10,7 @@ static bool is_source(const Node *n) {
 }
 
 bool node_is_const(const Node *n) {
-  if (n->op == OP_RESHAPE || n->op == OP_SLICE)
+  if (n->op == OP_RESHAPE || n->op == OP_SLICE || n->op == OP_BROADCAST)
     return node_is_const(n->in[0]);
   return op_info[n->op].arity == 0 && n->op != OP_INPUT;
 }
@@ -141,10 +141,11 @@ static bool split_wide_linears(Graph *g, Diag *d) {
   return true;
 }
 
-// requires: inferred graph; provides: the forward graph only (no loss),
-// n->layout of every node and n->as_conv of linears.
+// requires: inferred graph; provides: the forward graph only (no loss)
+// unless g->train, n->layout of every node and n->as_conv of linears.
 bool pass_legalize(Graph *g, Diag *d) {
-  g->loss = NULL;
+  if (!g->train)
+    g->loss = NULL;
   if (!pass_dce(g, d))
     return false;
   int64_t tokens = -1; // the first token-last value's token count
@@ -188,6 +189,7 @@ void values_token_last(const float *v, int64_t tokens, int64_t inner, float *out
 
 void node_io_shape(const Node *n, int64_t dims[4]) {
   int64_t numel = shape_numel(&n->shape);
-  int64_t tokens = n->layout == LAYOUT_TL ? n->shape.dims[0] : 1;
-  dims[0] = 1, dims[1] = tokens ? numel / tokens : 0, dims[2] = 1, dims[3] = tokens;
+  int64_t last = n->layout == LAYOUT_TL ? n->shape.dims[0]
+                 : n->shape.rank       ? n->shape.dims[n->shape.rank - 1] : 1;
+  dims[0] = 1, dims[1] = last ? numel / last : 0, dims[2] = 1, dims[3] = last;
 }

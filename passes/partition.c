@@ -133,9 +133,11 @@ static bool same_block(const Node *a, const Node *b) {
 // Cut before n: a point where one value is live, and the segment it starts
 // would take the open kernel's weights and I/O past the SRAM; with dynamic
 // weights also where a repeat copy (a layer) begins, so that every layer is
-// the same kernel.
+// the same kernel. Training: at every change of layer, whatever is live.
 static bool should_cut(const Part *p, const Node *n) {
   const Kernel *k = p->cur;
+  if (p->g->train) // any number of live values: they pack (ANE-B09)
+    return k->nnodes && !same_block(n, k->nodes[k->nnodes - 1]);
   if (k->nnodes == 0 || p->live[n->id] != 1)
     return false;
   if (p->g->dynamic_weights && !same_block(n, k->nodes[k->nnodes - 1]))
@@ -258,10 +260,34 @@ static void buf_offsets(Plan *pl) {
   }
 }
 
+// Training: every param a kernel reads travels in its input (ANE-P01), or
+// each step would need a compile.
+static bool params_all_packed(Graph *g, Diag *d) {
+  for (int ki = 0; ki < g->plan->nkernels; ki++) {
+    const Kernel *k = &g->plan->kernels[ki];
+    Packing pk;
+    kernel_packing(g, ki, &pk);
+    for (int i = 0; i < k->nnodes; i++)
+      for (int j = 0; j < k->nodes[i]->nin; j++) {
+        const Node *p = k->nodes[i]->in[j];
+        bool found = p->op != OP_PARAM;
+        for (int q = 0; q < pk.n && !found; q++)
+          found = pk.packs[q].param == p;
+        if (!found) {
+          diag_error(d, p->loc, "parameter '%s' %s does not fit the input of kernel %s "
+                     "(ANE-B05: %lld channels, %lld columns): it cannot be trained there",
+                     p->name, shape_str(g->arena, &p->shape), k->name,
+                     (long long)g->target->max_channels, (long long)g->target->max_spatial);
+          return false;
+        }
+      }
+  }
+  return true;
+}
+
 // requires: placed graph; provides: g->plan (kernels in schedule order with
 // their I/O, the schedule of kernels and CPU ops), n->kernel of ANE nodes.
 bool pass_partition(Graph *g, Diag *d) {
-  (void)d;
   size_t cap = (size_t)g->nnodes + 1;
   Part p = {g, arena_alloc(g->arena, sizeof(int) * cap), arena_alloc(g->arena, sizeof(int) * cap),
             arena_alloc(g->arena, sizeof(int) * cap), arena_alloc(g->arena, sizeof(int64_t) * cap),
@@ -288,5 +314,5 @@ bool pass_partition(Graph *g, Diag *d) {
   mark_crossing(g);
   buf_lifetimes(g);
   buf_offsets(g->plan);
-  return true;
+  return !g->train || params_all_packed(g, d);
 }

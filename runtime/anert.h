@@ -403,6 +403,30 @@ void exec_input_names(const Exec *e, char *buf, size_t cap);
 void exec_output_names(const Exec *e, char *buf, size_t cap);
 
 //
+// stage.c — values between the host (fp32, logical row-major) and the blocks
+// of kernel surfaces ([1, R, 1, W], fp16 or fp32): the runtime's half of
+// kernel I/O packing (ANE-B02 layouts, B08/B09 several values in one
+// surface, P01 weights in the input).
+//
+// A value's block: rows [row, row + rows), columns [0, cols). Token-last: the
+// host holds logical [cols = S, rows = C] and the block is its transpose;
+// plain: the host's row-major [rows, cols] as it is.
+typedef struct StageBlock {
+  int64_t row, rows, cols;
+  bool token_last;
+} StageBlock;
+void stage_put(RtTensor *surface, const StageBlock *b, const float *host);
+void stage_get(const RtTensor *surface, const StageBlock *b, float *host);
+// Dynamic weights: a parameter into columns [col, col + cols), rows [0, rows).
+typedef enum {
+  STAGE_TRANSPOSED, // w is [cols, rows]: the block holds its transpose
+  STAGE_AS_IS,      // w is [rows, cols]
+  STAGE_VECTOR,     // w is [rows]: one column
+} StageMode;
+void stage_param(RtTensor *surface, StageMode mode, int64_t col, int64_t rows, int64_t cols,
+                 const float *w);
+
+//
 // llama2c.c — llama2.c "v0" checkpoints: a header of 7 int32 {dim, hidden,
 // layers, heads, kv_heads, vocab, seq} (vocab < 0: an untied classifier
 // `wcls` follows the other arrays), then fp32 arrays grouped over all layers,
