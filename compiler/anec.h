@@ -597,10 +597,10 @@ const float *params_source_values(const ParamSet *ps, const Node *n);
 // --weights=inputs (dynamic weights, ANE-P01): a kernel's params travel in
 // its one input surface (ANE-B09) after the activations' columns, so one
 // compiled kernel serves every layer of the same shape. Per param, a block
-// at rows [0, rows) of columns [col, col + cols): Wᵀ of a [a, b] matrix
-// (b rows, a columns), the matrix as it is (a rows, b columns), or a
+// at rows [row, row + rows) of columns [col, col + cols): Wᵀ of a [a, b]
+// matrix (b rows, a columns), the matrix as it is (a rows, b columns), or a
 // vector (one column); the mode with fewer columns among those whose rows
-// fit the surface's. Inference: params that fit none (or would pass the
+// fit the surface's. Blocks stack in strips of columns while rows are left. Inference: params that fit none (or would pass the
 // spatial limit) stay constants. Training (g->train): the surface grows
 // rows for them, and a param that still does not fit is an error
 // (partition reports it).
@@ -608,7 +608,8 @@ typedef enum { PACK_TRANSPOSED, PACK_AS_IS, PACK_VECTOR } PackMode; // = StageMo
 typedef struct Pack {
   const Node *param;
   PackMode mode;
-  int64_t col, rows, cols; // col: the surface column where its block starts
+  int64_t row, col;       // where its block starts in the surface
+  int64_t rows, cols;
 } Pack;
 enum { MAX_PACKS = 64 };
 typedef struct Packing {

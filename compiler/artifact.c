@@ -94,6 +94,7 @@ static cJSON *json_packing(const Graph *g, int ki) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "param", pk.packs[i].param->name);
     cJSON_AddStringToObject(o, "mode", pack_modes[pk.packs[i].mode]);
+    cJSON_AddNumberToObject(o, "row", (double)pk.packs[i].row);
     cJSON_AddNumberToObject(o, "column", (double)pk.packs[i].col);
     cJSON_AddNumberToObject(o, "columns", (double)pk.packs[i].cols);
     cJSON_AddNumberToObject(o, "rows", (double)pk.packs[i].rows);

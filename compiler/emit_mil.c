@@ -275,9 +275,9 @@ static const char *surface_slice(Emit *e, const char *x, int64_t row, int64_t ro
   return var;
 }
 
-// A param's block in the input: [1, rows, 1, cols].
+// A param's block in the input (its first `rows` rows): [1, rows, 1, cols].
 static const char *packed_slice(Emit *e, const Pack *p, int64_t rows) {
-  return surface_slice(e, "in00", 0, rows, p->col, p->cols, "packed");
+  return surface_slice(e, "in00", p->row, rows, p->col, p->cols, "packed");
 }
 
 // A packed matrix [a, b] as a rank-r operand in layout L, for any use but a

@@ -67,13 +67,13 @@ static void surface_extent(const Graph *g, int ki, bool input, int s, int64_t *r
 static int pack_modes(const Node *p, Pack *m) {
   const Shape *s = &p->shape;
   if (s->rank == 1) {
-    m[0] = (Pack){p, PACK_VECTOR, 0, s->dims[0], 1};
+    m[0] = (Pack){p, PACK_VECTOR, 0, 0, s->dims[0], 1};
     return 1;
   }
   if (s->rank != 2)
     return 0;
-  m[0] = (Pack){p, PACK_TRANSPOSED, 0, s->dims[1], s->dims[0]};
-  m[1] = (Pack){p, PACK_AS_IS, 0, s->dims[0], s->dims[1]};
+  m[0] = (Pack){p, PACK_TRANSPOSED, 0, 0, s->dims[1], s->dims[0]};
+  m[1] = (Pack){p, PACK_AS_IS, 0, 0, s->dims[0], s->dims[1]};
   return 2;
 }
 
@@ -103,6 +103,22 @@ static bool packed_already(const Packing *pk, const Node *p) {
   return false;
 }
 
+// Places a block of rows x cols: in the first strip of columns at least
+// as wide with the rows left, else in a new strip after the others.
+static void pack_place(Packing *pk, Pack *p, int64_t (*strips)[3], int *nstrips) {
+  for (int i = 0; i < *nstrips; i++) { // strips[i]: column, width, rows used
+    if (strips[i][1] >= p->cols && strips[i][2] + p->rows <= pk->rows) {
+      p->col = strips[i][0], p->row = strips[i][2];
+      strips[i][2] += p->rows;
+      return;
+    }
+  }
+  p->col = pk->col0 + pk->cols, p->row = 0;
+  strips[*nstrips][0] = p->col, strips[*nstrips][1] = p->cols, strips[*nstrips][2] = p->rows;
+  (*nstrips)++;
+  pk->cols += p->cols;
+}
+
 void kernel_packing(const Graph *g, int ki, Packing *pk) {
   const Kernel *k = &g->plan->kernels[ki];
   memset(pk, 0, sizeof *pk);
@@ -111,6 +127,8 @@ void kernel_packing(const Graph *g, int ki, Packing *pk) {
       (!g->train && k->inputs[0]->layout != LAYOUT_TL))
     return;
   surface_extent(g, ki, true, 0, &pk->rows, &pk->col0);
+  int64_t strips[MAX_PACKS][3];
+  int nstrips = 0;
   for (int i = 0; i < k->nnodes; i++)
     for (int j = 0; j < k->nodes[i]->nin && pk->n < MAX_PACKS; j++) {
       const Node *p = k->nodes[i]->in[j];
@@ -118,8 +136,7 @@ void kernel_packing(const Graph *g, int ki, Packing *pk) {
       int64_t room = g->target->max_spatial - pk->col0 - pk->cols;
       if (p->op != OP_PARAM || packed_already(pk, p) || !pack_choose(g, p, &pk->rows, room, slot))
         continue;
-      slot->col = pk->col0 + pk->cols;
-      pk->cols += slot->cols;
+      pack_place(pk, slot, strips, &nstrips);
       pk->n++;
     }
 }

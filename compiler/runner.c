@@ -146,7 +146,7 @@ static StageBlock stage_block(const IoBlock *b, const Node *n) {
 static void pack_params(const Runner *r, const Packing *pk, RtTensor *t) {
   for (int i = 0; i < pk->n; i++) {
     const Pack *p = &pk->packs[i];
-    stage_param(t, (StageMode)p->mode, p->col, p->rows, p->cols,
+    stage_param(t, (StageMode)p->mode, p->row, p->col, p->rows, p->cols,
                 params_source_values(r->ps, p->param));
   }
 }

@@ -417,14 +417,14 @@ typedef struct StageBlock {
 } StageBlock;
 void stage_put(RtTensor *surface, const StageBlock *b, const float *host);
 void stage_get(const RtTensor *surface, const StageBlock *b, float *host);
-// Dynamic weights: a parameter into columns [col, col + cols), rows [0, rows).
+// Dynamic weights: a parameter into rows [row, row + rows), columns [col, col + cols).
 typedef enum {
   STAGE_TRANSPOSED, // w is [cols, rows]: the block holds its transpose
   STAGE_AS_IS,      // w is [rows, cols]
   STAGE_VECTOR,     // w is [rows]: one column
 } StageMode;
-void stage_param(RtTensor *surface, StageMode mode, int64_t col, int64_t rows, int64_t cols,
-                 const float *w);
+void stage_param(RtTensor *surface, StageMode mode, int64_t row, int64_t col, int64_t rows,
+                 int64_t cols, const float *w);
 
 //
 // llama2c.c — llama2.c "v0" checkpoints: a header of 7 int32 {dim, hidden,

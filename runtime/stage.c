@@ -40,13 +40,13 @@ void stage_get(const RtTensor *surface, const StageBlock *b, float *host) {
     }
 }
 
-void stage_param(RtTensor *surface, StageMode mode, int64_t col, int64_t rows, int64_t cols,
-                 const float *w) {
+void stage_param(RtTensor *surface, StageMode mode, int64_t row, int64_t col, int64_t rows,
+                 int64_t cols, const float *w) {
   int64_t width = surface_width(surface);
   for (int64_t r = 0; r < rows; r++)
     for (int64_t c = 0; c < cols; c++) {
       float v = mode == STAGE_TRANSPOSED ? w[c * rows + r] : mode == STAGE_AS_IS ? w[r * cols + c]
                                                                                 : w[r];
-      put_at(surface, r * width + col + c, v);
+      put_at(surface, (row + r) * width + col + c, v);
     }
 }
