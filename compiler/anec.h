@@ -665,6 +665,15 @@ typedef struct KernelMil {
 bool emit_kernel(Arena *a, const Graph *g, int kernel, const ParamSet *ps, bool fp32,
                  KernelMil *out, Diag *d);
 
+// compiler/gen_train.c — a lowered training graph as C (anec build): step.c,
+// the step's schedule as runtime calls with the memory plan's offsets, the
+// tensor table and main() calling the driver (runtime/trainer.c); and
+// kernels.c, each program's MIL text and weight files from the artifact
+// directories dirs[0] (fp16) and dirs[1] (fp32). shares: artifact_write's.
+bool gen_train_step(const Graph *g, const int *shares, uint64_t hash, FILE *out, Diag *d);
+bool gen_train_kernels(const Graph *g, const int *shares, const char *const dirs[2], FILE *out,
+                       Diag *d);
+
 // compiler/dot.c — the lowered graph (after partition) as a Graphviz digraph
 void plan_dot(const Graph *g, FILE *out);
 
@@ -726,6 +735,8 @@ int cmd_inspect(int argc, char **argv);
 int cmd_mil_check(int argc, char **argv);
 int cmd_mil_run(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_build(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 // compiler/cli.c — options shared by the subcommands that compile a model
 typedef struct CliFront {

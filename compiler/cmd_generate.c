@@ -16,7 +16,8 @@ static const char usage[] =
     "      --weights=FILE      llama2.c v0 checkpoint (required)\n"
     "      --prompt=TEXT       the prompt, encoded with --tokenizer\n"
     "      --ids=\"1 2 3\"       the prompt as token ids (default: BOS = 1)\n"
-    "      --tokenizer=FILE    llama2.c tokenizer.bin (for --prompt and text output)\n"
+    "      --tokenizer=FILE    llama2.c tokenizer.bin (for --prompt and text output), or\n"
+    "                          bytes: every id below 256 is that byte (byte-level models)\n"
     "      --max-tokens=N      tokens to generate (default 64; at most the model's seq)\n"
     "      --temperature=T     0 (default) is greedy; else sample from softmax(logits/T)\n"
     "      --top-p=P           nucleus sampling threshold (default 0.9; 1 = off)\n"
@@ -171,7 +172,16 @@ static bool parse_ids(const char *text, const char *opt, int *ids, int *n, int c
   return true;
 }
 
+static bool bytes_mode(const GenArgs *a) {
+  return a->tokenizer && !strcmp(a->tokenizer, "bytes");
+}
+
 static bool prompt_ids(Gen *gen, const GenArgs *a, const Tokenizer *tok) {
+  if (a->prompt && bytes_mode(a)) {
+    for (const char *p = a->prompt; *p && gen->n < gen->seq; p++)
+      gen->ids[gen->n++] = (unsigned char)*p;
+    return gen->n > 0;
+  }
   if (a->prompt) {
     int *tmp = malloc(sizeof(int) * (strlen(a->prompt) + 3));
     int n = tmp ? tok_encode(tok, a->prompt, true, false, tmp) : 0;
@@ -189,6 +199,8 @@ static bool prompt_ids(Gen *gen, const GenArgs *a, const Tokenizer *tok) {
 static void emit_token(const GenArgs *a, const Tokenizer *tok, int prev, int id, bool first) {
   if (a->print_ids)
     printf("%s%d", first ? "" : " ", id);
+  else if (bytes_mode(a))
+    putchar(id < 256 ? id : '?');
   else if (tok)
     fputs(tok_decode(tok, prev, id), stdout);
   fflush(stdout);
@@ -210,7 +222,7 @@ static bool generate(Gen *gen, const GenArgs *a, const Tokenizer *tok, Diag *d) 
     emit_token(a, tok, gen->ids[gen->n - 1], id, t == 0);
     gen->ids[gen->n++] = id;
   }
-  if (a->print_ids || tok)
+  if (a->print_ids || tok || bytes_mode(a))
     putchar('\n');
   free(row);
   sampler_free(&s);
@@ -248,11 +260,12 @@ static int run(const GenArgs *a, Diag *d) {
   gen.g = front_compile(&ar, d, a->c.model, &a->c.front);
   bool ok = gen.g && lowering_run(gen.g, d, a->target, &a->c.front.pipe) &&
             l2c_read(a->weights, &ck, &rd) && setup(&gen, &ar, a, &ck, d);
-  ok = ok && (!a->tokenizer || tok_load(a->tokenizer, ck.cfg.vocab, &tok, &rd));
-  ok = ok && prompt_ids(&gen, a, a->tokenizer ? &tok : NULL);
-  ok = ok && generate(&gen, a, a->tokenizer ? &tok : NULL, d);
+  bool text = a->tokenizer && !bytes_mode(a);
+  ok = ok && (!text || tok_load(a->tokenizer, ck.cfg.vocab, &tok, &rd));
+  ok = ok && prompt_ids(&gen, a, text ? &tok : NULL);
+  ok = ok && generate(&gen, a, text ? &tok : NULL, d);
   runner_close(gen.r);
-  if (a->tokenizer)
+  if (text)
     tok_free(&tok);
   l2c_free(&ck);
   arena_free(&ar);

@@ -3,7 +3,6 @@
 // of wq), every shape and hyper-parameter checked against the model.
 #include "anec.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 // The checkpoint's value of hyper-parameter `name`, or -1 if it has none.
@@ -30,38 +29,22 @@ static bool check_hypers(const Graph *g, const L2cCheckpoint *ck, const char *pa
   return ok;
 }
 
-// "layers.3.wq" -> layer 3, array "wq"; "tok_emb" -> layer -1.
-static const L2cTensor *ckpt_array(const L2cCheckpoint *ck, const char *name, long *layer) {
-  *layer = -1;
-  if (!strncmp(name, "layers.", 7)) {
-    char *end;
-    *layer = strtol(name + 7, &end, 10);
-    if (*end != '.' || end == name + 7)
-      return NULL;
-    name = end + 1;
-  }
-  return l2c_find(ck, name);
-}
-
 static bool load_param(ParamSet *ps, const Node *p, const L2cCheckpoint *ck, const char *path,
                        Diag *d) {
-  long layer;
-  const L2cTensor *t = ckpt_array(ck, p->name, &layer);
-  int skip = layer >= 0;
-  if (!t || (skip && (t->rank < 2 || layer >= t->dims[0]))) {
+  L2cTensor t;
+  if (!l2c_slot(ck, p->name, &t)) {
     diag_error(d, p->loc, "parameter '%s' is not in the llama2.c checkpoint '%s'", p->name, path);
     return false;
   }
-  bool same = t->rank - skip == p->shape.rank;
+  bool same = t.rank == p->shape.rank;
   for (int i = 0; same && i < p->shape.rank; i++)
-    same = t->dims[i + skip] == p->shape.dims[i];
+    same = t.dims[i] == p->shape.dims[i];
   if (!same) {
     diag_error(d, p->loc, "parameter '%s' is %s in the model but has another shape in '%s'",
                p->name, shape_str(ps->arena, &p->shape), path);
     return false;
   }
-  int64_t n = shape_numel(&p->shape);
-  params_set(ps, p->name, t->data + (skip ? layer * n : 0));
+  params_set(ps, p->name, t.data);
   return true;
 }
 

@@ -16,6 +16,8 @@ static const Command commands[] = {
     {"compile", cmd_compile, "compile a model: report, or --emit=ir for the graph"},
     {"inspect", cmd_inspect, "lower a model for a target: what runs where (ANE, CPU) and why"},
     {"generate", cmd_generate, "sample from a model with a llama2.c checkpoint on the reference backend"},
+    {"build", cmd_build, "compile a model's training step into a standalone trainer"},
+    {"train", cmd_train, "build a model's trainer (cached) and run it"},
     {"mil-check", cmd_mil_check, "check a MIL program against the ANE constraint catalog"},
     {"mil-run", cmd_mil_run, "run a MIL program on the reference backend (CPU, ANE numerics)"},
 };

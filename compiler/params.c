@@ -12,22 +12,6 @@ void params_init(ParamSet *ps, Arena *a) {
   strmap_init(&ps->map, a);
 }
 
-static uint64_t name_hash(const char *s) {
-  return rt_fnv1a(RT_FNV_OFFSET, s, strlen(s));
-}
-
-// Normal(0, std) by Box-Muller from a stream seeded by the name and seed.
-static void fill_normal(float *v, int64_t n, double std, uint64_t seed) {
-  for (int64_t i = 0; i < n; i += 2) {
-    double u1 = ((double)(rt_splitmix64(&seed) >> 11) + 1) * 0x1p-53;
-    double u2 = (double)(rt_splitmix64(&seed) >> 11) * 0x1p-53;
-    double r = sqrt(-2 * log(u1)) * std;
-    v[i] = (float)(r * cos(6.283185307179586 * u2));
-    if (i + 1 < n)
-      v[i + 1] = (float)(r * sin(6.283185307179586 * u2));
-  }
-}
-
 void params_init_random(ParamSet *ps, const Graph *g, uint64_t seed) {
   for (int i = 0; i < g->nnodes; i++) {
     const Node *n = g->nodes[i];
@@ -39,7 +23,7 @@ void params_init_random(ParamSet *ps, const Graph *g, uint64_t seed) {
       for (int64_t k = 0; k < count; k++)
         v[k] = 1.0f;
     else if (n->init == INIT_NORMAL)
-      fill_normal(v, count, n->init_std, name_hash(n->name) ^ seed);
+      rt_fill_normal(v, count, n->init_std, n->name, seed);
     strmap_put(&ps->map, n->name, v);
   }
 }

@@ -108,6 +108,10 @@ uint64_t rt_fnv1a(uint64_t h, const void *p, size_t n);
 // The next number of a splitmix64 stream (Steele, Lea, Flood 2014): every
 // seed, 0 too, gives a good stream, the same on every platform.
 uint64_t rt_splitmix64(uint64_t *state);
+// n values of Normal(0, std) for the parameter `name`: Box-Muller on the
+// splitmix64 stream seeded with FNV-1a 64 of the name xor seed. The
+// compiler's initializer and the trainer's, the same values on every platform.
+void rt_fill_normal(float *v, int64_t n, double std, const char *name, uint64_t seed);
 
 //
 // fp16.c — IEEE half precision; F16C / NEON where the CPU has them
@@ -427,6 +431,48 @@ void stage_param(RtTensor *surface, StageMode mode, int64_t row, int64_t col, in
                  int64_t cols, const float *w);
 
 //
+// rtkernel.c — one kernel of a generated program (MIL text and weight files
+// embedded in it) prepared once on the reference executor, with its input
+// surfaces allocated in the storage precision: stage into in[], run, read
+// outputs.
+//
+typedef struct RtFile {
+  const char *path;            // relative to the program's @model_path
+  const unsigned char *data;
+  size_t len;
+} RtFile;
+enum { RTK_MAX_IO = 8 };
+typedef struct RtKernel {
+  MilProgram *prog;
+  Exec *exec;
+  int nin;
+  RtTensor in[RTK_MAX_IO];     // the function's inputs, in order (in00, in01, ...)
+  char in_name[RTK_MAX_IO][32];
+} RtKernel;
+bool rtk_open(RtKernel *k, const char *name, const char *mil, const RtFile *files, int nfiles,
+              ExecPrecision prec, RtDiag *d);
+bool rtk_run(RtKernel *k, RtDiag *d); // sets every input surface, then runs
+bool rtk_output(const RtKernel *k, const char *name, RtTensor *view);
+void rtk_close(RtKernel *k);
+
+//
+// trainops.c — a training step's CPU ops (no ANE path, ANE-T08): fp32 host
+// buffers, token ids as exact floats, sums in double
+//
+// out[t] = table[ids[t]] ([n, dim]); an id out of [0, rows) is an error.
+bool rt_embed(float *out, const float *table, int64_t rows, int64_t dim, const float *ids,
+              int64_t n, RtDiag *d);
+// out = zeros [rows, dim], then out[ids[t]] += g[t].
+void rt_embed_grad(float *out, int64_t rows, int64_t dim, const float *ids, const float *g,
+                   int64_t n);
+// The mean over n tokens of logsumexp(logits[t]) - logits[t][targets[t]].
+bool rt_cross_entropy(const float *logits, const float *targets, int64_t n, int64_t vocab,
+                      double *loss, RtDiag *d);
+// Its gradient times scale: (softmax(logits[t]) - onehot(targets[t])) * scale / n.
+void rt_cross_entropy_grad(float *out, const float *logits, const float *targets, int64_t n,
+                           int64_t vocab, float scale);
+
+//
 // llama2c.c — llama2.c "v0" checkpoints: a header of 7 int32 {dim, hidden,
 // layers, heads, kv_heads, vocab, seq} (vocab < 0: an untied classifier
 // `wcls` follows the other arrays), then fp32 arrays grouped over all layers,
@@ -462,6 +508,10 @@ bool l2c_read(const char *path, L2cCheckpoint *ck, RtDiag *d);
 // (an error without a file name) for a bad configuration or out of memory.
 bool l2c_alloc(L2cCheckpoint *ck, const L2cConfig *cfg, RtDiag *d);
 const L2cTensor *l2c_find(const L2cCheckpoint *ck, const char *name); // NULL if absent
+// The array a model's parameter name denotes, as a view into ck: llama2.c's
+// name ("tok_emb", "rms_final", "wcls") the whole array, "layers.3.wq" row 3
+// of the stacked "wq" (rank one less). False if ck has none.
+bool l2c_slot(const L2cCheckpoint *ck, const char *name, L2cTensor *view);
 // Writes ck atomically. Every array of cfg's layout must be in ck with its
 // shape; freq_cis_real/imag are written from ck when present (a file read
 // back byte for byte), computed from the config when absent.
@@ -629,11 +679,11 @@ bool dataset_batch(const Dataset *ds, DataCursor *c, bool sequential, int seq, i
 // bit. One little-endian file (version CKPT_VERSION):
 //   "ANECKPT\0", u32 version, u64 model hash, i64 step, u64 rng,
 //   u64 cursor.rng, i64 cursor.next, f32 loss scale, i64 good steps,
-//   u32 tensor count, per tensor: u8 name length (1..255), the name (no NUL),
-//   i64 element count, then count fp32 weights, count AdamW m, count AdamW v;
-//   u64 FNV-1a 64 of every byte before it.
+//   i64 skipped steps, u32 tensor count, per tensor: u8 name length
+//   (1..255), the name (no NUL), i64 element count, then count fp32
+//   weights, count AdamW m, count AdamW v; u64 FNV-1a 64 of every byte before it.
 //
-enum { CKPT_VERSION = 1, CKPT_MAX_NAME = 255 };
+enum { CKPT_VERSION = 2, CKPT_MAX_NAME = 255 };
 typedef struct CkptTensor {
   const char *name;
   int64_t count;
@@ -646,6 +696,7 @@ typedef struct Ckpt {
   DataCursor cursor;
   float loss_scale;
   int64_t good_steps;  // good steps since the last loss-scale change
+  int64_t skipped;     // steps skipped so far: AdamW has made step - skipped updates
   int ntensors;
   CkptTensor *t;
 } Ckpt;
@@ -660,5 +711,58 @@ bool ckpt_write(const char *path, const Ckpt *c, RtDiag *d);
 // are the scalars and buffers filled. On error (named file, what is wrong)
 // `into` is unchanged.
 bool ckpt_read(const char *path, Ckpt *into, RtDiag *d);
+
+//
+// trainer.c — the driver of a model's training: train_main parses the
+// command line and runs the loop (data, micro-batches, loss scaling,
+// clipping, AdamW, validation, checkpoints and resume, llama2.c --init and
+// --export, the progress log, the final report) around a model's step, which
+// the compiler generates as a TrainModel.
+//
+typedef enum { TINIT_ZEROS, TINIT_ONES, TINIT_NORMAL } TrainInit;
+typedef struct TrainTensor {
+  const char *name;     // "layers.0.wq": llama2.c's names where the model follows its layout
+  int rank;
+  int64_t dims[4];
+  bool decay;           // AdamW weight decay applies (matrices: rank >= 2)
+  TrainInit init;
+  double init_std;      // TINIT_NORMAL: rt_fill_normal(name, --seed)
+} TrainTensor;
+
+typedef struct TrainCounters {  // the model's own accounting, for the final report
+  int compiles;                 // kernel programs prepared
+  double compile_ms;
+  double kernel_ms, cpu_ms, staging_ms;  // totals since open
+  double flops_per_seq;         // forward + backward FLOPs of one sequence
+} TrainCounters;
+
+typedef struct TrainModel TrainModel;
+struct TrainModel {
+  const char *name;        // model name, for messages
+  uint64_t hash;           // content hash of the compiled model (checkpoints carry it)
+  int seq, vocab;          // tokens per sequence, vocabulary size
+  int ntensors;
+  const TrainTensor *tensors;
+  bool has_l2c;            // the tensors follow llama2.c's layout: --init / --export allowed
+  L2cConfig l2c;           // then: its config (seq = model seq, shared_cls as the model ties)
+  void *self;              // the model's state
+  // Called once after the flags are parsed: backend "ref" or "ane", fp32 or fp16 storage.
+  bool (*open)(TrainModel *m, const char *backend, bool fp32, RtDiag *d);
+  // One sequence: loss (mean over its seq tokens) of weights w (one fp32 array per
+  // tensor, logical row-major layout), and dL/dw * grad_scale ADDED into grads.
+  bool (*step)(TrainModel *m, float *const *w, const int32_t *tokens, const int32_t *targets,
+               float grad_scale, float *const *grads, double *loss, RtDiag *d);
+  // The loss only (validation).
+  bool (*eval)(TrainModel *m, float *const *w, const int32_t *tokens, const int32_t *targets,
+               double *loss, RtDiag *d);
+  void (*counters)(TrainModel *m, TrainCounters *out);
+  void (*close)(TrainModel *m);
+};
+// Parses argv (argv[0] names the program in messages), runs the training and
+// returns the exit status: 0 done, 1 bad input (data, checkpoints, model
+// errors), 2 usage errors. Never calls exit(). Progress lines and the report
+// go to stdout, errors to stderr. Checkpoints are DIR/step-NNNNNNNN.ckpt
+// (the step, zero-padded to 8 digits); --resume latest takes the highest step.
+int train_main(TrainModel *m, int argc, char **argv);
 
 #endif

@@ -1,8 +1,8 @@
 // ckpt.c — training checkpoints: the model's hash, the step, generator, data
-// cursor and loss scale, and every tensor's fp32 weights and AdamW moments,
-// in one little-endian file sealed by an FNV-1a 64 checksum. Written
-// atomically (fsync'ed before the rename); read into the caller's buffers
-// only after every check has passed.
+// cursor, loss scale and skipped steps, and every tensor's fp32 weights and
+// AdamW moments, in one little-endian file sealed by an FNV-1a 64 checksum.
+// Written atomically (fsync'ed before the rename); read into the caller's
+// buffers only after every check has passed.
 #include "anert.h"
 
 #include <fcntl.h>
@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 static const char ckpt_magic[8] = "ANECKPT"; // and its NUL
-enum { CKPT_HEADER = 68, CKPT_TRAILER = 8 };  // bytes before the first tensor; the checksum
+enum { CKPT_HEADER = 76, CKPT_TRAILER = 8 };  // bytes before the first tensor; the checksum
 
 static uint32_t f32_bits(float x) {
   uint32_t u;
@@ -62,7 +62,8 @@ static bool out_header(CkptOut *o, const Ckpt *c) {
          out_int(o, c->model_hash, 8) && out_int(o, (uint64_t)c->step, 8) &&
          out_int(o, c->rng, 8) && out_int(o, c->cursor.rng, 8) &&
          out_int(o, (uint64_t)c->cursor.next, 8) && out_int(o, f32_bits(c->loss_scale), 4) &&
-         out_int(o, (uint64_t)c->good_steps, 8) && out_int(o, (uint64_t)c->ntensors, 4);
+         out_int(o, (uint64_t)c->good_steps, 8) && out_int(o, (uint64_t)c->skipped, 8) &&
+         out_int(o, (uint64_t)c->ntensors, 4);
 }
 
 static bool out_tensor(CkptOut *o, const CkptTensor *t) {
@@ -181,7 +182,7 @@ static bool check_header(CkptIn *in, const Ckpt *want) {
                   (unsigned long long)want->model_hash);
     return false;
   }
-  uint32_t n = (uint32_t)rt_get_le(in->p + 64, 4);
+  uint32_t n = (uint32_t)rt_get_le(in->p + 72, 4);
   if (want->ntensors < 0 || n != (uint32_t)want->ntensors || (n > 0 && !want->t)) {
     rt_error_file(in->d, in->path, "has %u tensors, this model %d", n, want->ntensors);
     return false;
@@ -277,6 +278,7 @@ static void read_scalars(const CkptIn *in, Ckpt *into) {
   into->cursor.next = (int64_t)rt_get_le(p + 44, 8);
   into->loss_scale = bits_f32((uint32_t)rt_get_le(p + 52, 4));
   into->good_steps = (int64_t)rt_get_le(p + 56, 8);
+  into->skipped = (int64_t)rt_get_le(p + 64, 8);
 }
 
 bool ckpt_read(const char *path, Ckpt *into, RtDiag *d) {

@@ -162,6 +162,26 @@ const L2cTensor *l2c_find(const L2cCheckpoint *ck, const char *name) {
   return NULL;
 }
 
+bool l2c_slot(const L2cCheckpoint *ck, const char *name, L2cTensor *view) {
+  long layer = -1;
+  if (!strncmp(name, "layers.", 7)) { // "layers.3.wq": row 3 of "wq"
+    char *end;
+    layer = name[7] >= '0' && name[7] <= '9' ? strtol(name + 7, &end, 10) : -1;
+    if (layer < 0 || *end != '.')
+      return false;
+    name = end + 1;
+  }
+  const L2cTensor *t = l2c_find(ck, name);
+  int skip = layer >= 0;
+  if (!t || (skip && (t->rank < 2 || layer >= t->dims[0])))
+    return false;
+  *view = (L2cTensor){t->name, t->rank - skip, {0}, t->data};
+  for (int i = 0; i < view->rank; i++)
+    view->dims[i] = t->dims[i + skip];
+  view->data += skip ? layer * rt_numel(view->rank, view->dims) : 0;
+  return true;
+}
+
 void l2c_free(L2cCheckpoint *ck) {
   free(ck->all);
   memset(ck, 0, sizeof *ck);

@@ -51,7 +51,7 @@ static void model_init(Model *m, uint32_t seed) {
                            w ? m->data[i][2] : NULL};
   }
   m->c = (Ckpt){HASH, 1234 + seed, 0xFEEDFACECAFEBEEFull ^ seed, {0xA5A5A5A5A5A5A5A5ull, 99},
-                65536.0f, 17, NT, m->t};
+                65536.0f, 17, 5 + seed, NT, m->t};
 }
 
 // Bitwise: the scalars and the elements of every tensor.
@@ -64,7 +64,7 @@ static bool model_eq(const Model *a, const Model *b) {
   return x->model_hash == y->model_hash &&
          x->step == y->step && x->rng == y->rng && x->cursor.rng == y->cursor.rng &&
          x->cursor.next == y->cursor.next && !memcmp(&x->loss_scale, &y->loss_scale, 4) &&
-         x->good_steps == y->good_steps;
+         x->good_steps == y->good_steps && x->skipped == y->skipped;
 }
 
 // The test's directory and diagnostics in memory.
@@ -177,9 +177,9 @@ static void test_round_trip(void **state) {
   assert_int_equal(t->d.errors, 0);
   size_t n;
   unsigned char *f = read_bytes(t->path, &n);
-  assert_int_equal(n, 68 + (1 + 7 + 8 + 72) + (1 + 11 + 8 + 60) + (1 + 5 + 8) + 8);
-  assert_memory_equal(f, "ANECKPT\0\x01\0\0\0\xEF\xCD\xAB\x89\x67\x45\x23\x01", 20);
-  assert_memory_equal(f + 64, "\x03\0\0\0\x07tok_emb\x06\0\0\0\0\0\0\0\x45\x23\xC1\x7F", 24);
+  assert_int_equal(n, 76 + (1 + 7 + 8 + 72) + (1 + 11 + 8 + 60) + (1 + 5 + 8) + 8);
+  assert_memory_equal(f, "ANECKPT\0\x02\0\0\0\xEF\xCD\xAB\x89\x67\x45\x23\x01", 20);
+  assert_memory_equal(f + 72, "\x03\0\0\0\x07tok_emb\x06\0\0\0\0\0\0\0\x45\x23\xC1\x7F", 24);
   uint64_t h = 0xcbf29ce484222325ull; // FNV-1a 64
   for (size_t i = 0; i < n - 8; i++)
     h = (h ^ f[i]) * 0x100000001b3ull;
@@ -205,7 +205,7 @@ static void test_truncated(void **state) {
     write_bytes(t->path, f, k);
     expect_refused(t, t->path);
   }
-  expect_diag(t, "/run.ckpt: error: truncated: 0 bytes; a checkpoint has at least 76\n");
+  expect_diag(t, "/run.ckpt: error: truncated: 0 bytes; a checkpoint has at least 84\n");
   expect_diag(t, "/run.ckpt: error: corrupted or truncated: the checksum of its ");
   unsigned char *longer = malloc(n + 1);
   memcpy(longer, f, n), longer[n] = 0;
@@ -235,9 +235,9 @@ static void test_corrupted(void **state) {
     }
   }
   expect_diag(t, "/run.ckpt: error: not an anec checkpoint (bad magic)\n");
-  expect_diag(t, "/run.ckpt: error: checkpoint format version 0 is not supported (this build "
-              "reads version 1)\n");
-  expect_diag(t, "/run.ckpt: error: corrupted or truncated: the checksum of its 250 bytes is ");
+  expect_diag(t, "/run.ckpt: error: checkpoint format version 3 is not supported (this build "
+              "reads version 2)\n");
+  expect_diag(t, "/run.ckpt: error: corrupted or truncated: the checksum of its 258 bytes is ");
   free(f);
 }
 

@@ -1,6 +1,7 @@
 // test_llama2c.c — llama2.c checkpoints: the stories260K file's config, shapes
-// and sums; byte-identical write/read round trips (tied and untied); and an
-// error, never a crash, for truncated, padded and garbage-header copies.
+// and sums; byte-identical write/read round trips (tied and untied); an
+// error, never a crash, for truncated, padded and garbage-header copies; and
+// the arrays a parameter name denotes (l2c_slot).
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -348,11 +349,37 @@ static void test_bad_files(void **state) {
   dir_remove(&dir);
 }
 
+// l2c_slot: llama2.c's names whole, "layers.N.x" row N of a stacked array;
+// no slot for rows out of range, unstacked arrays, malformed or unknown names.
+static void test_slots(void **state) {
+  (void)state;
+  L2cConfig cfg = {16, 24, 2, 2, 1, 10, 8, false};
+  L2cCheckpoint ck;
+  RtDiag d = {.out = stderr};
+  assert_true(l2c_alloc(&ck, &cfg, &d));
+  L2cTensor v;
+  assert_true(l2c_slot(&ck, "wcls", &v));
+  assert_true(v.rank == 2 && v.dims[0] == 10 && v.dims[1] == 16);
+  assert_true(v.data == l2c_find(&ck, "wcls")->data);
+  assert_true(l2c_slot(&ck, "layers.1.wk", &v));
+  assert_true(v.rank == 2 && v.dims[0] == 8 && v.dims[1] == 16);
+  assert_true(v.data == l2c_find(&ck, "wk")->data + 8 * 16);
+  assert_true(l2c_slot(&ck, "layers.0.rms_att", &v));
+  assert_true(v.rank == 1 && v.dims[0] == 16 && v.data == l2c_find(&ck, "rms_att")->data);
+  static const char *const none[] = {"layers.2.wq", "layers.0.rms_final", "layers.x.wq",
+                                     "layers.-1.wq", "layers.0wq", "layers.0.", "w4",
+                                     "layers.99999999999999999999.wq"};
+  for (size_t i = 0; i < sizeof none / sizeof none[0]; i++)
+    if (l2c_slot(&ck, none[i], &v))
+      fail_msg("a slot for '%s'", none[i]);
+  l2c_free(&ck);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_read_stories260k), cmocka_unit_test(test_rope_tables),
       cmocka_unit_test(test_round_trip),       cmocka_unit_test(test_untied),
-      cmocka_unit_test(test_bad_files),
+      cmocka_unit_test(test_bad_files),        cmocka_unit_test(test_slots),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,487 @@
+// gen_train.c — a lowered training graph as C: step.c, the schedule of one
+// training step written out as a flat, commented list of runtime calls
+// (stage a value into its block, run a kernel, a CPU op) with the memory
+// plan's offsets, plus the model's tensor table and main(); and kernels.c,
+// every kernel's MIL text and weight files embedded as data.
+#include "anec.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct Gen {
+  const Graph *g;
+  FILE *f;
+  Diag *d;
+  int *param;         // per node id: its index in the tensor table, or -1
+  Node **params;      // the tensor table: the graph's params in order
+  int nparams;
+  const int *shares;  // per kernel: the kernel whose program it runs
+  int *prog;          // per kernel: its program's index
+  int nprogs;
+  int loss_step;      // the schedule step that computes the loss
+  const Node *tokens, *targets;
+  int64_t vocab;      // the logits' width
+} Gen;
+
+static int64_t buf_offset(const Graph *g, const Node *n) { // in floats; -1: no buffer
+  for (int i = 0; i < g->plan->nbufs; i++)
+    if (g->plan->bufs[i].value == n)
+      return g->plan->bufs[i].offset / 4;
+  return -1;
+}
+
+// Where the step finds value n: a host buffer or a weight array.
+static bool put_value(Gen *G, const Node *n) {
+  if (n->op == OP_PARAM) {
+    fprintf(G->f, "w[%d]", G->param[n->id]);
+    return true;
+  }
+  int64_t off = buf_offset(G->g, n);
+  if (off < 0) {
+    diag_error(G->d, n->loc, "internal error: %%%d has no host buffer", n->id);
+    return false;
+  }
+  fprintf(G->f, "m->A + %lld", (long long)off);
+  return true;
+}
+
+static const char *value_label(Arena *a, const Node *n) {
+  return n->name ? n->name : arena_printf(a, "%%%d %s", n->id, op_info[n->op].name);
+}
+
+//
+// Kernels
+//
+static void put_block(Gen *G, const char *call, const char *tensor, const IoBlock *b,
+                      const Node *n) {
+  fprintf(G->f, "  %s(%s, &(StageBlock){%lld, %lld, %lld, %s}, ", call, tensor,
+          (long long)b->row, (long long)b->rows, (long long)b->cols,
+          n->layout == LAYOUT_TL ? "true" : "false");
+  put_value(G, n);
+  fprintf(G->f, "); // %s %s\n", value_label(G->g->arena, n), shape_str(G->g->arena, &n->shape));
+}
+
+static void put_params(Gen *G, const Packing *pk) {
+  static const char *const modes[] = {"STAGE_TRANSPOSED", "STAGE_AS_IS", "STAGE_VECTOR"};
+  for (int i = 0; i < pk->n; i++) {
+    const Pack *p = &pk->packs[i];
+    fprintf(G->f, "  stage_param(&k->in[0], %s, %lld, %lld, %lld, %lld, w[%d]); // %s %s\n",
+            modes[p->mode], (long long)p->row, (long long)p->col, (long long)p->rows,
+            (long long)p->cols, G->param[p->param->id], p->param->name,
+            shape_str(G->g->arena, &p->param->shape));
+  }
+}
+
+static void put_kernel_step(Gen *G, int s, int ki) {
+  const Kernel *k = &G->g->plan->kernels[ki];
+  int nin = k->ninputs, nout = k->noutputs;
+  IoBlock in[nin + 1], out[nout + 1];
+  kernel_io_blocks(G->g, ki, true, in);
+  kernel_io_blocks(G->g, ki, false, out);
+  Packing pk;
+  kernel_packing(G->g, ki, &pk);
+  fprintf(G->f, "\n// %s: %d ops, %s\nstatic bool step_%02d(Model *m, float *const *w, RtDiag *d) {\n"
+          "  RtKernel *k = &m->kernels[%d];\n  (void)w;\n  double t0 = now_ms();\n",
+          k->name, k->nnodes, fmt_si((char[32]){0}, 32, (double)k->flops, "FLOP"), s,
+          G->prog[ki]);
+  for (int i = 0; i < nin; i++) {
+    char t[32];
+    snprintf(t, sizeof t, "&k->in[%d]", in[i].surface);
+    put_block(G, "stage_put", t, &in[i], k->inputs[i]);
+  }
+  put_params(G, &pk);
+  fputs("  double t1 = now_ms();\n  if (!rtk_run(k, d))\n    return false;\n"
+        "  double t2 = now_ms();\n  RtTensor o;\n", G->f);
+  for (int i = 0; i < nout; i++) {
+    fprintf(G->f, "  if (!rtk_output(k, \"out%02d\", &o))\n    return false;\n", out[i].surface);
+    put_block(G, "stage_get", "&o", &out[i], k->outputs[i]);
+  }
+  fputs("  m->staging_ms += (t1 - t0) + (now_ms() - t2);\n  m->kernel_ms += t2 - t1;\n"
+        "  return true;\n}\n", G->f);
+}
+
+//
+// CPU ops
+//
+static bool put_cpu_call(Gen *G, const Node *n) {
+  FILE *f = G->f;
+  const Node *a = n->in[0], *b = n->nin > 1 ? n->in[1] : NULL;
+  long long s = a->shape.dims[0], c = a->shape.rank > 1 ? a->shape.dims[1] : 1;
+  bool ok = true;
+  switch (n->op) {
+  case OP_EMBED: // (table [V, D], ids [S])
+    fputs("  ok = rt_embed(", f), ok &= put_value(G, n), fputs(", ", f), ok &= put_value(G, a);
+    fprintf(f, ", %lld, %lld, ", s, c), ok &= put_value(G, b);
+    fprintf(f, ", %lld, d);\n", (long long)b->shape.dims[0]);
+    break;
+  case OP_CROSS_ENTROPY: // (logits [S, V], targets [S])
+    fputs("  ok = rt_cross_entropy(", f), ok &= put_value(G, a), fputs(", ", f);
+    ok &= put_value(G, b), fprintf(f, ", %lld, %lld, &m->loss, d);\n", s, c);
+    break;
+  case OP_CE_GRAD: // scaled: every gradient downstream is grad_scale times dL/dw
+    fputs("  rt_cross_entropy_grad(", f), ok &= put_value(G, n), fputs(", ", f);
+    ok &= put_value(G, a), fputs(", ", f), ok &= put_value(G, b);
+    fprintf(f, ", %lld, %lld, m->grad_scale);\n", s, c);
+    break;
+  case OP_EMBED_GRAD: // (ids [S], g [S, D]) -> [V, D]
+    fputs("  rt_embed_grad(", f), ok &= put_value(G, n);
+    fprintf(f, ", %lld, %lld, ", (long long)n->shape.dims[0], (long long)n->shape.dims[1]);
+    ok &= put_value(G, a), fputs(", ", f), ok &= put_value(G, b);
+    fprintf(f, ", %lld);\n", s);
+    break;
+  default:
+    diag_error(G->d, n->loc, "'%s' runs on the CPU here (%s) but the generated trainer has no "
+               "CPU implementation of it yet", op_info[n->op].name,
+               node_rule(n) ? node_rule(n)->id : "?");
+    return false;
+  }
+  return ok;
+}
+
+static bool put_cpu_step(Gen *G, int s, const Node *n) {
+  const Rule *r = node_rule(n);
+  fprintf(G->f, "\n// %s %%%d on the CPU (%s): %s\n"
+          "static bool step_%02d(Model *m, float *const *w, RtDiag *d) {\n"
+          "  (void)w, (void)d;\n  double t0 = now_ms();\n  bool ok = true;\n",
+          op_info[n->op].name, n->id, r ? r->id : "?", r ? r->text : "", s);
+  bool ok = put_cpu_call(G, n);
+  fputs("  m->cpu_ms += now_ms() - t0;\n  return ok;\n}\n", G->f);
+  return ok;
+}
+
+//
+// The step, the tensor table and main
+//
+static void put_prologue(Gen *G, uint64_t hash) {
+  const Graph *g = G->g;
+  fprintf(G->f, "// step.c — the training step of model '%s' (%s), generated by anec %s for "
+          "target %s.\n// Forward kernels, the loss on the CPU, backward kernels; the driver "
+          "(runtime/trainer.c)\n// accumulates, clips and updates. Host buffers: one arena, "
+          "offsets in floats.\n#include \"anert.h\"\n\n#include <stdlib.h>\n#include <string.h>\n#include <time.h>\n\n",
+          g->model, g->file, ANEC_VERSION, g->target->name);
+  fprintf(G->f, "#define MODEL_HASH 0x%016llxull\n#define ARENA_FLOATS %lld\n#define NKERNELS %d\n"
+          "#define NTENSORS %d\n#define FLOPS_PER_SEQ %.17g // forward and backward\n\n",
+          (unsigned long long)hash, (long long)(g->plan->arena_bytes / 4 + 16), G->nprogs,
+          G->nparams, (double)graph_flops(g));
+  fputs("extern const char *const anec_mil[2][NKERNELS];      // fp16, fp32 (kernels.c)\n"
+        "extern const RtFile *const anec_files[2][NKERNELS];\n"
+        "extern const int anec_nfiles[2][NKERNELS];\n"
+        "extern const char *const anec_kernel_names[NKERNELS];\n\n"
+        "typedef struct Model {\n  RtKernel kernels[NKERNELS];\n  float *A;          "
+        "// the host buffers\n  double loss;\n  float grad_scale;\n  double kernel_ms, "
+        "cpu_ms, staging_ms, compile_ms;\n} Model;\n\n"
+        "static double now_ms(void) {\n  struct timespec t;\n  clock_gettime(CLOCK_MONOTONIC, "
+        "&t);\n  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;\n}\n", G->f);
+}
+
+static bool put_steps(Gen *G) {
+  const Plan *pl = G->g->plan;
+  bool ok = true;
+  for (int s = 0; s < pl->nsteps && ok; s++) {
+    if (pl->steps[s].cpu)
+      ok = put_cpu_step(G, s, pl->steps[s].cpu);
+    else
+      put_kernel_step(G, s, pl->steps[s].kernel);
+  }
+  return ok;
+}
+
+static void put_phase(Gen *G, const char *name, int from, int to, const char *what) {
+  fprintf(G->f, "\n// %s\nstatic bool %s(Model *m, float *const *w, RtDiag *d) {\n"
+          "  return true", what, name);
+  for (int s = from; s < to; s++)
+    fprintf(G->f, "%s&& step_%02d(m, w, d)", (s - from) % 4 == 3 ? "\n         " : " ", s);
+  fputs(";\n}\n", G->f);
+}
+
+static void put_tensors(Gen *G) {
+  static const char *const inits[] = {[INIT_NONE] = "TINIT_ZEROS", [INIT_ZEROS] = "TINIT_ZEROS",
+                                      [INIT_ONES] = "TINIT_ONES", [INIT_NORMAL] = "TINIT_NORMAL"};
+  fputs("\n// The trained tensors: name, shape, weight decay (matrices), initializer.\n"
+        "static const TrainTensor tensors[NTENSORS] = {\n", G->f);
+  for (int i = 0; i < G->nparams; i++) {
+    const Node *p = G->params[i];
+    fprintf(G->f, "    {\"%s\", %d, {", p->name, p->shape.rank);
+    for (int k = 0; k < p->shape.rank; k++)
+      fprintf(G->f, "%s%lld", k ? ", " : "", (long long)p->shape.dims[k]);
+    fprintf(G->f, "}, %s, %s, %.9g},\n", p->shape.rank >= 2 ? "true" : "false", inits[p->init],
+            p->init_std);
+  }
+  fputs("};\n", G->f);
+}
+
+// The grad.NAME buffers added into the driver's accumulators.
+static void put_accumulate(Gen *G) {
+  fputs("\nstatic void accumulate(const Model *m, float *const *grads) {\n", G->f);
+  for (int o = 0; o < G->g->noutputs; o++) {
+    const char *name = G->g->output_names[o];
+    const Node *n = G->g->outputs[o];
+    if (strncmp(name, "grad.", 5) || buf_offset(G->g, n) < 0)
+      continue;
+    for (int i = 0; i < G->nparams; i++)
+      if (!strcmp(G->params[i]->name, name + 5))
+        fprintf(G->f, "  for (int64_t i = 0; i < %lld; i++) // %s\n    grads[%d][i] += "
+                "m->A[%lld + i];\n", (long long)shape_numel(&n->shape), name, i,
+                (long long)buf_offset(G->g, n));
+  }
+  fputs("}\n", G->f);
+}
+
+static void put_ids(Gen *G) {
+  fprintf(G->f, "\n// Token ids into their host buffers, as exact floats.\n"
+          "static void load_ids(Model *m, const int32_t *tokens, const int32_t *targets) {\n"
+          "  for (int i = 0; i < %lld; i++) {\n", (long long)G->tokens->shape.dims[0]);
+  fprintf(G->f, "    m->A[%lld + i] = (float)tokens[i];\n    m->A[%lld + i] = (float)targets[i];\n"
+          "  }\n}\n", (long long)buf_offset(G->g, G->tokens), (long long)buf_offset(G->g, G->targets));
+}
+
+static const char model_glue[] =
+    "\nstatic bool model_open(TrainModel *tm, const char *backend, bool fp32, RtDiag *d) {\n"
+    "  Model *m = tm->self;\n"
+    "  if (strcmp(backend, \"ref\")) {\n"
+    "    rt_error_file(d, NULL, \"backend '%s' is not available in this build (known: ref)\", backend);\n"
+    "    return false;\n  }\n"
+    "  m->A = calloc(ARENA_FLOATS, sizeof(float));\n"
+    "  double t0 = now_ms();\n"
+    "  for (int i = 0; m->A && i < NKERNELS; i++)\n"
+    "    if (!rtk_open(&m->kernels[i], anec_kernel_names[i], anec_mil[fp32][i], anec_files[fp32][i],\n"
+    "                  anec_nfiles[fp32][i], fp32 ? EXEC_FP32 : EXEC_FP16, d))\n"
+    "      return false;\n"
+    "  m->compile_ms = now_ms() - t0;\n"
+    "  return m->A != NULL;\n}\n\n"
+    "static bool model_step(TrainModel *tm, float *const *w, const int32_t *tokens,\n"
+    "                       const int32_t *targets, float grad_scale, float *const *grads,\n"
+    "                       double *loss, RtDiag *d) {\n"
+    "  Model *m = tm->self;\n"
+    "  load_ids(m, tokens, targets);\n"
+    "  m->grad_scale = grad_scale;\n"
+    "  if (!forward(m, w, d) || !backward(m, w, d))\n    return false;\n"
+    "  accumulate(m, grads);\n  *loss = m->loss;\n  return true;\n}\n\n"
+    "static bool model_eval(TrainModel *tm, float *const *w, const int32_t *tokens,\n"
+    "                       const int32_t *targets, double *loss, RtDiag *d) {\n"
+    "  Model *m = tm->self;\n"
+    "  load_ids(m, tokens, targets);\n"
+    "  if (!forward(m, w, d))\n    return false;\n  *loss = m->loss;\n  return true;\n}\n\n"
+    "static void model_counters(TrainModel *tm, TrainCounters *c) {\n"
+    "  const Model *m = tm->self;\n"
+    "  *c = (TrainCounters){NKERNELS, m->compile_ms, m->kernel_ms, m->cpu_ms, m->staging_ms,\n"
+    "                       FLOPS_PER_SEQ};\n}\n\n"
+    "static void model_close(TrainModel *tm) {\n"
+    "  Model *m = tm->self;\n"
+    "  for (int i = 0; i < NKERNELS; i++)\n    rtk_close(&m->kernels[i]);\n"
+    "  free(m->A);\n}\n";
+
+// llama2.c's layout: the names and hyper-parameters of its checkpoints.
+static bool l2c_hyper(const Graph *g, const char *name, int64_t *v) {
+  for (int i = 0; i < g->nhypers; i++)
+    if (!strcmp(g->hypers[i].name, name) && g->hypers[i].is_int)
+      return (*v = g->hypers[i].ival), true;
+  return false;
+}
+
+static bool l2c_name(const char *name) {
+  static const char *const top[] = {"tok_emb", "rms_final", "wcls"};
+  static const char *const per[] = {"rms_att", "wq", "wk", "wv", "wo", "rms_ffn", "w1", "w2", "w3"};
+  for (int i = 0; i < 3; i++)
+    if (!strcmp(name, top[i]))
+      return true;
+  const char *dot = strncmp(name, "layers.", 7) ? NULL : strchr(name + 7, '.');
+  for (int i = 0; dot && i < 9; i++)
+    if (!strcmp(dot + 1, per[i]))
+      return true;
+  return false;
+}
+
+static void put_main(Gen *G) {
+  const Graph *g = G->g;
+  int64_t h[6] = {0}, seq = G->tokens->shape.dims[0];
+  static const char *const names[] = {"dim", "hidden", "layers", "heads", "kv_heads", "vocab"};
+  bool l2c = true, tied = true;
+  for (int i = 0; i < 6; i++)
+    l2c = l2c && l2c_hyper(g, names[i], &h[i]);
+  for (int i = 0; i < G->nparams; i++) {
+    l2c = l2c && l2c_name(G->params[i]->name);
+    tied = tied && strcmp(G->params[i]->name, "wcls");
+  }
+  fprintf(G->f, "\nint main(int argc, char **argv) {\n  static Model m;\n"
+          "  TrainModel tm = {\n      .name = \"%s\", .hash = MODEL_HASH, .seq = %lld, .vocab = %lld,\n"
+          "      .ntensors = NTENSORS, .tensors = tensors, .has_l2c = %s,\n"
+          "      .l2c = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, %s},\n"
+          "      .self = &m, .open = model_open, .step = model_step, .eval = model_eval,\n"
+          "      .counters = model_counters, .close = model_close};\n"
+          "  return train_main(&tm, argc, argv);\n}\n",
+          g->model, (long long)seq, (long long)G->vocab, l2c ? "true" : "false", (long long)h[0], (long long)h[1], (long long)h[2],
+          (long long)h[3], (long long)h[4], (long long)h[5], (long long)seq,
+          tied ? "true" : "false");
+}
+
+//
+// Entry points
+//
+// The tensor table, the programs, the token inputs and the loss step.
+static bool gen_init(Gen *G, const Graph *g, const int *shares, Diag *d) {
+  *G = (Gen){.g = g, .d = d, .shares = shares, .loss_step = -1};
+  G->param = arena_alloc(g->arena, sizeof(int) * (size_t)(g->nnodes + 1));
+  G->params = arena_alloc(g->arena, sizeof(Node *) * (size_t)(g->nnodes + 1));
+  G->prog = arena_alloc(g->arena, sizeof(int) * (size_t)(g->plan->nkernels + 1));
+  for (int i = 0; i < g->nnodes; i++) {
+    Node *n = g->nodes[i];
+    G->param[i] = n->op == OP_PARAM ? G->nparams : -1;
+    if (n->op == OP_PARAM)
+      G->params[G->nparams++] = n;
+    if (n->op == OP_EMBED && n->in[1]->op == OP_INPUT)
+      G->tokens = n->in[1];
+    if (n->op == OP_CROSS_ENTROPY && n->in[1]->op == OP_INPUT)
+      G->targets = n->in[1], G->vocab = n->in[0]->shape.dims[1];
+  }
+  for (int k = 0; k < g->plan->nkernels; k++)
+    G->prog[k] = shares[k] == k ? G->nprogs++ : G->prog[shares[k]];
+  for (int s = 0; s < g->plan->nsteps; s++)
+    if (g->plan->steps[s].cpu && g->plan->steps[s].cpu->op == OP_CROSS_ENTROPY)
+      G->loss_step = s;
+  if (!G->tokens || !G->targets || G->loss_step < 0 || !g->train) {
+    diag_error(d, loc_none(), "model '%s' cannot be trained by a generated trainer: it needs "
+               "an embedding of an input (tokens) and a loss cross_entropy(logits, targets) of "
+               "an input", g->model);
+    return false;
+  }
+  return true;
+}
+
+bool gen_train_step(const Graph *g, const int *shares, uint64_t hash, FILE *out, Diag *d) {
+  Gen G;
+  if (!gen_init(&G, g, shares, d))
+    return false;
+  G.f = out;
+  put_prologue(&G, hash);
+  if (!put_steps(&G))
+    return false;
+  put_phase(&G, "forward", 0, G.loss_step + 1, "Forward to the loss.");
+  put_phase(&G, "backward", G.loss_step + 1, g->plan->nsteps,
+            "Backward from the loss's gradient (scaled by grad_scale) to every grad.NAME.");
+  put_ids(&G);
+  put_accumulate(&G);
+  put_tensors(&G);
+  fputs(model_glue, out);
+  put_main(&G);
+  return true;
+}
+
+//
+// kernels.c: the programs' text and weight files as data
+//
+static void put_c_string(FILE *f, const char *s, size_t n) {
+  fputs("    \"", f);
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '\n')
+      fputs(i + 1 < n ? "\\n\"\n    \"" : "\\n", f);
+    else if (c == '"' || c == '\\')
+      fprintf(f, "\\%c", c);
+    else if (c < 32 || c > 126)
+      fprintf(f, "\\%03o", c);
+    else
+      fputc(c, f);
+  }
+  fputs("\"", f);
+}
+
+static void put_bytes(FILE *f, const char *var, const unsigned char *p, size_t n) {
+  fprintf(f, "static const unsigned char %s[%zu] = {", var, n ? n : 1);
+  for (size_t i = 0; i < n; i++)
+    fprintf(f, "%s%u,", i % 24 ? "" : "\n    ", p[i]);
+  fputs(n ? "\n};\n" : "0};\n", f);
+}
+
+// Kernel `name`'s weight files under DIR/kernels/name/weights, as RtFiles.
+static bool put_files(FILE *f, const char *dir, const char *name, int v, int p, int *count,
+                      Diag *d) {
+  char wdir[1024];
+  snprintf(wdir, sizeof wdir, "%s/kernels/%s/weights", dir, name);
+  DIR *dd = opendir(wdir);
+  struct dirent *e;
+  char files[64][256];
+  *count = 0;
+  while (dd && (e = readdir(dd)) && *count < 64)
+    if (e->d_name[0] != '.')
+      snprintf(files[(*count)++], 256, "%s", e->d_name);
+  if (dd)
+    closedir(dd);
+  RtDiag rd = {.out = d->out};
+  for (int i = 0; i < *count; i++) {
+    char path[1280], var[64];
+    snprintf(path, sizeof path, "%.1000s/%.255s", wdir, files[i]);
+    size_t n;
+    unsigned char *bytes = rt_read_file(path, &n, &rd);
+    if (!bytes)
+      return false;
+    snprintf(var, sizeof var, "w%d_%d_%d", v, p, i);
+    put_bytes(f, var, bytes, n);
+    free(bytes);
+  }
+  fprintf(f, "static const RtFile files%d_%d[%d] = {", v, p, *count ? *count : 1);
+  for (int i = 0; i < *count; i++)
+    fprintf(f, "\n    {\"%s/weights/%s\", w%d_%d_%d, sizeof w%d_%d_%d},", name, files[i], v, p,
+            i, v, p, i);
+  fputs(*count ? "\n};\n" : "{0}};\n", f);
+  return true;
+}
+
+bool gen_train_kernels(const Graph *g, const int *shares, const char *const dirs[2], FILE *out,
+                       Diag *d) {
+  fputs("// kernels.c — the kernels of step.c: MIL text and weight files, fp16 and fp32 "
+        "variants.\n// Generated by anec; not for reading.\n#include \"anert.h\"\n\n", out);
+  const Plan *pl = g->plan;
+  int nprogs = 0, *counts = arena_alloc(g->arena, sizeof(int) * 2 * (size_t)(pl->nkernels + 1));
+  for (int k = 0; k < pl->nkernels; k++)
+    nprogs += shares[k] == k;
+  fprintf(out, "#define NKERNELS_ %d\n\n", nprogs);
+  for (int v = 0; v < 2; v++)
+    for (int k = 0, p = 0; k < pl->nkernels; k++) {
+      if (shares[k] != k)
+        continue;
+      if (!put_files(out, dirs[v], pl->kernels[k].name, v, p, &counts[v * pl->nkernels + p], d))
+        return false;
+      p++;
+    }
+  fputs("const char *const anec_kernel_names[] = {", out);
+  for (int k = 0; k < pl->nkernels; k++)
+    if (shares[k] == k)
+      fprintf(out, "\"%s\", ", pl->kernels[k].name);
+  fputs("};\nconst char *const anec_mil[2][NKERNELS_] = {\n", out);
+  RtDiag rd = {.out = d->out};
+  for (int v = 0; v < 2; v++) {
+    fputs("  {\n", out);
+    for (int k = 0; k < pl->nkernels; k++) {
+      if (shares[k] != k)
+        continue;
+      char path[1024];
+      snprintf(path, sizeof path, "%s/kernels/%s.mil", dirs[v], pl->kernels[k].name);
+      size_t n;
+      char *text = (char *)rt_read_file(path, &n, &rd);
+      if (!text)
+        return false;
+      put_c_string(out, text, n);
+      fputs(",\n", out);
+      free(text);
+    }
+    fputs("  },\n", out);
+  }
+  fputs("};\n", out);
+  const char *tables[] = {"const RtFile *const anec_files[2][NKERNELS_]", "const int anec_nfiles[2][NKERNELS_]"};
+  for (int t = 0; t < 2; t++) {
+    fprintf(out, "%s = {\n", tables[t]);
+    for (int v = 0; v < 2; v++) {
+      fputs("  {", out);
+      for (int p = 0; p < nprogs; p++)
+        if (t == 0)
+          fprintf(out, "files%d_%d, ", v, p);
+        else
+          fprintf(out, "%d, ", counts[v * pl->nkernels + p]);
+      fputs("},\n", out);
+    }
+    fputs("};\n", out);
+  }
+  return true;
+}

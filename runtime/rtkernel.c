@@ -1,0 +1,100 @@
+// rtkernel.c — one compiled kernel of a generated program on the reference
+// backend: its MIL text and weight files (embedded in the program) read and
+// prepared once, its input surfaces allocated once in the storage precision,
+// then staged and run per dispatch.
+#include "anert.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+// Writes the weight files under dir (paths relative to it, one directory level deep or more).
+static bool write_files(const char *dir, const RtFile *files, int n, RtDiag *d) {
+  for (int i = 0; i < n; i++) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, files[i].path);
+    for (char *s = strchr(path + strlen(dir) + 1, '/'); s; s = strchr(s + 1, '/')) {
+      *s = '\0';
+      mkdir(path, 0700);
+      *s = '/';
+    }
+    FILE *f = fopen(path, "wb");
+    bool ok = f && fwrite(files[i].data, 1, files[i].len, f) == files[i].len;
+    ok = (f && fclose(f) == 0) && ok;
+    if (!ok) {
+      rt_error_file(d, path, "cannot write a kernel's weights");
+      return false;
+    }
+  }
+  return true;
+}
+
+// Removes what write_files wrote, then the directories.
+static void remove_files(const char *dir, const RtFile *files, int n) {
+  for (int i = 0; i < n; i++) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, files[i].path);
+    unlink(path);
+    for (char *s = strrchr(path, '/'); s && s > path + strlen(dir); s = strrchr(path, '/')) {
+      *s = '\0';
+      rmdir(path);
+    }
+  }
+  rmdir(dir);
+}
+
+static bool alloc_inputs(RtKernel *k, ExecPrecision prec) {
+  const MilFunc *f = &k->prog->funcs[0];
+  if (f->ninputs > RTK_MAX_IO)
+    return false;
+  k->nin = f->ninputs;
+  for (int i = 0; i < k->nin; i++) {
+    const MilVar *v = &f->vars[f->inputs[i]];
+    if (!rt_tensor_alloc(&k->in[i], prec == EXEC_FP16 ? MIL_FP16 : MIL_FP32, v->type->rank,
+                         v->type->dims))
+      return false;
+    snprintf(k->in_name[i], sizeof k->in_name[i], "%s", v->name);
+  }
+  return true;
+}
+
+bool rtk_open(RtKernel *k, const char *name, const char *mil, const RtFile *files, int nfiles,
+              ExecPrecision prec, RtDiag *d) {
+  memset(k, 0, sizeof *k);
+  const char *tmp = getenv("TMPDIR");
+  char dir[512];
+  snprintf(dir, sizeof dir, "%.400s/anec-kernel.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  if (!mkdtemp(dir)) {
+    rt_error_file(d, dir, "cannot create a temporary directory");
+    return false;
+  }
+  bool ok = write_files(dir, files, nfiles, d);
+  k->prog = ok ? mil_read_text(name, mil, strlen(mil), dir, d) : NULL;
+  k->exec = k->prog ? exec_prepare(k->prog, &k->prog->funcs[0], prec, d) : NULL;
+  remove_files(dir, files, nfiles); // the executor holds the weights now
+  if (!k->exec || !alloc_inputs(k, prec)) {
+    rtk_close(k);
+    return false;
+  }
+  return true;
+}
+
+bool rtk_run(RtKernel *k, RtDiag *d) {
+  for (int i = 0; i < k->nin; i++)
+    if (!exec_set_input(k->exec, k->in_name[i], &k->in[i], d))
+      return false;
+  return exec_run(k->exec, d);
+}
+
+bool rtk_output(const RtKernel *k, const char *name, RtTensor *view) {
+  return exec_get_output(k->exec, name, view);
+}
+
+void rtk_close(RtKernel *k) {
+  for (int i = 0; i < k->nin; i++)
+    rt_tensor_free(&k->in[i]);
+  exec_free(k->exec);
+  mil_free(k->prog);
+  memset(k, 0, sizeof *k);
+}
