@@ -365,8 +365,7 @@ typedef struct Pass {
 } Pass;
 extern const Pass pipeline[];
 extern const int npipeline;
-extern const Pass train_pipeline[]; // infer, autodiff, cse, dce
-extern const int ntrain_pipeline;
+extern const Pass autodiff_pass; // with --train: after pipeline[0] (infer)
 
 bool pass_infer(Graph *g, Diag *d);
 bool pass_dce(Graph *g, Diag *d);
@@ -713,6 +712,10 @@ void ireval_free(const Graph *g, double **vals);
 // shape and hyper-parameter checked, errors at the model's declarations.
 bool params_load_l2c(ParamSet *ps, const Graph *g, const L2cCheckpoint *ck, const char *path,
                      Diag *d);
+// The llama2.c configuration of g (seq given; shared_cls: no param 'wcls'):
+// true when g's header sets dim, hidden, layers, heads, kv_heads and vocab
+// and every param has one of llama2.c's names (--init / --export apply).
+bool graph_l2c_config(const Graph *g, int seq, L2cConfig *cfg);
 
 // compiler/runner.c — a lowered forward graph on the reference backend
 typedef struct Runner Runner;

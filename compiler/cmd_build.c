@@ -185,15 +185,6 @@ static char *cache_dir(Arena *a) {
   return arena_printf(a, "%s/.cache/anec", home && *home ? home : "/tmp");
 }
 
-static bool mkdirs(char *path) {
-  for (char *s = strchr(path + 1, '/'); s; s = strchr(s + 1, '/')) {
-    *s = '\0';
-    mkdir(path, 0777);
-    *s = '/';
-  }
-  return mkdir(path, 0777) == 0 || errno == EEXIST;
-}
-
 // Splits argv: anec's own options (-D, --target) and the model into c; the
 // rest, in order, into rest (for the trainer).
 static int train_args(int argc, char **argv, CliFront *c, Diag *d, const TargetProfile **t,
@@ -241,7 +232,10 @@ int cmd_train(int argc, char **argv) {
   char *exe = dir ? arena_printf(&a, "%s/trainer", dir) : NULL;
   if (exe && access(exe, X_OK) != 0) {
     fprintf(stderr, "anec train: building the trainer of %s (cached in %s)\n", c.model, dir);
-    if (!mkdirs(dir) || !build_trainer(&a, &d, &c, t, exe))
+    int err = rt_mkdirs(dir);
+    if (err)
+      diag_error(&d, loc_none(), "cannot create '%s': %s", dir, strerror(err));
+    if (err || !build_trainer(&a, &d, &c, t, exe))
       rc = EXIT_USER;
   }
   if (!rc) {

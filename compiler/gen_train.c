@@ -272,48 +272,20 @@ static const char model_glue[] =
     "  for (int i = 0; i < NKERNELS; i++)\n    rtk_close(&m->kernels[i]);\n"
     "  free(m->A);\n}\n";
 
-// llama2.c's layout: the names and hyper-parameters of its checkpoints.
-static bool l2c_hyper(const Graph *g, const char *name, int64_t *v) {
-  for (int i = 0; i < g->nhypers; i++)
-    if (!strcmp(g->hypers[i].name, name) && g->hypers[i].is_int)
-      return (*v = g->hypers[i].ival), true;
-  return false;
-}
-
-static bool l2c_name(const char *name) {
-  static const char *const top[] = {"tok_emb", "rms_final", "wcls"};
-  static const char *const per[] = {"rms_att", "wq", "wk", "wv", "wo", "rms_ffn", "w1", "w2", "w3"};
-  for (int i = 0; i < 3; i++)
-    if (!strcmp(name, top[i]))
-      return true;
-  const char *dot = strncmp(name, "layers.", 7) ? NULL : strchr(name + 7, '.');
-  for (int i = 0; dot && i < 9; i++)
-    if (!strcmp(dot + 1, per[i]))
-      return true;
-  return false;
-}
-
 static void put_main(Gen *G) {
   const Graph *g = G->g;
-  int64_t h[6] = {0}, seq = G->tokens->shape.dims[0];
-  static const char *const names[] = {"dim", "hidden", "layers", "heads", "kv_heads", "vocab"};
-  bool l2c = true, tied = true;
-  for (int i = 0; i < 6; i++)
-    l2c = l2c && l2c_hyper(g, names[i], &h[i]);
-  for (int i = 0; i < G->nparams; i++) {
-    l2c = l2c && l2c_name(G->params[i]->name);
-    tied = tied && strcmp(G->params[i]->name, "wcls");
-  }
+  int64_t seq = G->tokens->shape.dims[0];
+  L2cConfig c;
+  bool l2c = graph_l2c_config(g, (int)seq, &c);
   fprintf(G->f, "\nint main(int argc, char **argv) {\n  static Model m;\n"
           "  TrainModel tm = {\n      .name = \"%s\", .hash = MODEL_HASH, .seq = %lld, .vocab = %lld,\n"
           "      .ntensors = NTENSORS, .tensors = tensors, .has_l2c = %s,\n"
-          "      .l2c = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, %s},\n"
+          "      .l2c = {%d, %d, %d, %d, %d, %d, %d, %s},\n"
           "      .self = &m, .open = model_open, .step = model_step, .eval = model_eval,\n"
           "      .counters = model_counters, .close = model_close};\n"
           "  return train_main(&tm, argc, argv);\n}\n",
-          g->model, (long long)seq, (long long)G->vocab, l2c ? "true" : "false", (long long)h[0], (long long)h[1], (long long)h[2],
-          (long long)h[3], (long long)h[4], (long long)h[5], (long long)seq,
-          tied ? "true" : "false");
+          g->model, (long long)seq, (long long)G->vocab, l2c ? "true" : "false", c.dim, c.hidden,
+          c.layers, c.heads, c.kv_heads, c.vocab, c.seq, c.shared_cls ? "true" : "false");
 }
 
 //

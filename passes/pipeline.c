@@ -16,20 +16,12 @@ const Pass pipeline[] = {
 };
 const int npipeline = sizeof pipeline / sizeof pipeline[0];
 
-// The training graph: the forward, the loss and its backward.
-const Pass train_pipeline[] = {
-  {"infer", pass_infer,
-   "requires: nodes in topological order; provides: shape and dtype of every node"},
-  {"autodiff", pass_autodiff,
-   "requires: inferred graph with a loss; provides: the backward graph, outputs loss and "
-   "grad.NAME per param"},
-  {"cse", pass_cse,
-   "requires: inferred graph; provides: no two nodes but inputs and params compute the same value"},
-  {"dce", pass_dce,
-   "requires: verified graph; provides: only nodes that reach an output or the loss, "
-   "and every input and param"},
-};
-const int ntrain_pipeline = sizeof train_pipeline / sizeof train_pipeline[0];
+// The training pipeline is the front pipeline with this pass after infer:
+// the graph becomes the forward, the loss and its backward.
+const Pass autodiff_pass = {
+  "autodiff", pass_autodiff,
+  "requires: inferred graph with a loss; provides: the backward graph, outputs loss and "
+  "grad.NAME per param"};
 
 // After the front pipeline, for a target: the forward graph to kernels.
 const Pass lowering[] = {
@@ -47,8 +39,8 @@ const Pass *pipeline_find(const char *name) {
   for (int i = 0; i < npipeline; i++)
     if (name && strcmp(pipeline[i].name, name) == 0)
       return &pipeline[i];
-  if (name && !strcmp(name, "autodiff"))
-    return &train_pipeline[1];
+  if (name && !strcmp(name, autodiff_pass.name))
+    return &autodiff_pass;
   for (int i = 0; i < nlowering; i++)
     if (name && strcmp(lowering[i].name, name) == 0)
       return &lowering[i];
@@ -72,9 +64,12 @@ static bool passes_run(const Pass *passes, int n, Graph *g, Diag *d, const Pipel
 }
 
 bool pipeline_run(Graph *g, Diag *d, const PipelineOpts *o) {
-  if (o && o->train)
-    return graph_verify(g, d) && passes_run(train_pipeline, ntrain_pipeline, g, d, o);
-  return graph_verify(g, d) && passes_run(pipeline, npipeline, g, d, o);
+  if (!graph_verify(g, d))
+    return false;
+  if (o && o->train) // infer, autodiff, then the rest
+    return passes_run(pipeline, 1, g, d, o) && passes_run(&autodiff_pass, 1, g, d, o) &&
+           passes_run(pipeline + 1, npipeline - 1, g, d, o);
+  return passes_run(pipeline, npipeline, g, d, o);
 }
 
 bool lowering_run(Graph *g, Diag *d, const TargetProfile *t, const PipelineOpts *o) {

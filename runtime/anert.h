@@ -96,6 +96,9 @@ bool rt_write_atomic(const char *path, bool (*fill)(FILE *f, void *ctx), void *c
 // The whole of a regular file, malloc'd with a NUL after its n bytes; NULL
 // (reported, naming the file) when it cannot be read.
 unsigned char *rt_read_file(const char *path, size_t *n, RtDiag *d);
+// Creates directory dir and its missing parents (mkdir -p); 0, or the errno
+// of the first failure (ENOTDIR when dir exists but is not a directory).
+int rt_mkdirs(const char *dir);
 
 //
 // bytes.c — little-endian integers, FNV-1a 64, splitmix64

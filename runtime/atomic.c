@@ -1,5 +1,5 @@
-// atomic.c — whole files: reading one into memory (the runtime's readers
-// of tokenizers, datasets and checkpoints), and writing an output file so
+// atomic.c — whole files and directories: reading one into memory (the
+// runtime's readers of tokenizers, datasets and checkpoints), mkdir -p, and writing an output file so
 // that it is either complete or absent: a temp file next to the target,
 // filled, flushed to disk, then renamed over it. Every writer of the
 // toolchain (IR dumps, .npy, weight blobs, checkpoints) uses it.
@@ -68,4 +68,21 @@ unsigned char *rt_read_file(const char *path, size_t *n, RtDiag *d) {
   if (f)
     fclose(f);
   return buf;
+}
+
+int rt_mkdirs(const char *dir) {
+  char *p = strdup(dir);
+  int err = p ? 0 : ENOMEM;
+  for (char *s = p ? strchr(p + 1, '/') : NULL; !err && s; s = strchr(s + 1, '/')) {
+    *s = '\0'; // a parent
+    err = mkdir(p, 0777) != 0 && errno != EEXIST ? errno : 0;
+    *s = '/';
+  }
+  free(p);
+  if (!err && mkdir(dir, 0777) != 0 && errno != EEXIST)
+    err = errno;
+  struct stat st;
+  if (!err && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)))
+    err = ENOTDIR;
+  return err;
 }

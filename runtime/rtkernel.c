@@ -6,7 +6,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 // Writes the weight files under dir (paths relative to it, one directory level deep or more).
@@ -14,11 +13,10 @@ static bool write_files(const char *dir, const RtFile *files, int n, RtDiag *d) 
   for (int i = 0; i < n; i++) {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, files[i].path);
-    for (char *s = strchr(path + strlen(dir) + 1, '/'); s; s = strchr(s + 1, '/')) {
-      *s = '\0';
-      mkdir(path, 0700);
-      *s = '/';
-    }
+    char *slash = strrchr(path, '/'); // its directory, under dir
+    *slash = '\0';
+    rt_mkdirs(path);
+    *slash = '/';
     FILE *f = fopen(path, "wb");
     bool ok = f && fwrite(files[i].data, 1, files[i].len, f) == files[i].len;
     ok = (f && fclose(f) == 0) && ok;

@@ -12,7 +12,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 //
@@ -494,21 +493,9 @@ static char *latest_ckpt(Trainer *t, const char *dir) {
 
 // Creates dir and its missing parents (mkdir -p).
 static bool make_dirs(Trainer *t, const char *dir) {
-  char *p = strdup(dir);
-  int err = p ? 0 : ENOMEM;
-  for (char *s = p ? strchr(p + 1, '/') : NULL; !err && s; s = strchr(s + 1, '/')) {
-    *s = '\0'; // a parent
-    err = mkdir(p, 0777) != 0 && errno != EEXIST ? errno : 0;
-    *s = '/';
-  }
-  if (!err && mkdir(dir, 0777) != 0 && errno != EEXIST)
-    err = errno;
-  struct stat st;
-  if (!err && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)))
-    err = ENOTDIR;
+  int err = rt_mkdirs(dir);
   if (err)
     rt_error_file(&t->d, dir, "cannot create the checkpoint directory: %s", strerror(err));
-  free(p);
   return !err;
 }
 
