@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const char build_usage[] =
@@ -50,7 +51,9 @@ static bool cc_trainer(const char *dir, const char *exe, Diag *d) {
   fclose(f);
   int rc = system(cmd);
   if (rc != 0)
-    diag_error(d, loc_none(), "compiling the trainer failed (exit %d): %s", rc, cmd);
+    diag_error(d, loc_none(), "compiling the trainer failed (%s %d): %s",
+               rc > 0 && WIFEXITED(rc) ? "exit status" : "wait status",
+               rc > 0 && WIFEXITED(rc) ? WEXITSTATUS(rc) : rc, cmd);
   free(cmd);
   return rc == 0;
 }
@@ -240,7 +243,7 @@ int cmd_train(int argc, char **argv) {
   }
   if (!rc) {
     fflush(NULL);
-    rest[0] = exe;
+    rest[0] = arena_printf(&a, "anec train %s", c.model); // the trainer's name in messages
     execv(exe, rest);
     diag_error(&d, loc_none(), "cannot run '%s': %s", exe, strerror(errno));
     rc = EXIT_USER;
