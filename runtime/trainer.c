@@ -19,6 +19,7 @@
 //
 typedef struct TrainArgs {
   const char *data, *tokenizer, *val_data, *init, *export_to, *ckpt_dir, *resume, *log_json;
+  const char *dump_grads;
   const char *backend, *precision, *loss_scale, *data_order;
   int64_t steps, batch, accum, warmup, val_every, val_batches, save_every;
   uint64_t seed;
@@ -97,6 +98,8 @@ static const Flag flags[] = {
      "go on from a checkpoint; latest: the highest step in --ckpt-dir (default none)"},
     {"log-json", F_STR, AT(log_json), 0, 0, "FILE",
      "a JSON line per step and validation, appended to on --resume (default none)"},
+    {"dump-grads", F_STR, AT(dump_grads), 0, 0, "DIR",
+     "after each step, DIR/loss.npy and DIR/grad.NAME.npy: the mean gradients, unclipped"},
     {"backend", F_CHOICE, AT(backend), 0, 0, "ref|ane",
      "where the kernels run (default ref)"},
     {"precision", F_CHOICE, AT(precision), 0, 0, "fp16|fp32",
@@ -492,10 +495,10 @@ static char *latest_ckpt(Trainer *t, const char *dir) {
 }
 
 // Creates dir and its missing parents (mkdir -p).
-static bool make_dirs(Trainer *t, const char *dir) {
+static bool make_dirs(Trainer *t, const char *dir, const char *what) {
   int err = rt_mkdirs(dir);
   if (err)
-    rt_error_file(&t->d, dir, "cannot create the checkpoint directory: %s", strerror(err));
+    rt_error_file(&t->d, dir, "cannot create the %s directory: %s", what, strerror(err));
   return !err;
 }
 
@@ -588,12 +591,40 @@ static void update(Trainer *t, float scale, float lr) {
                  t->m->tensors[i].decay);
 }
 
+// --dump-grads: the step's loss and its gradients divided by the loss scale
+// (before clipping), one fp32 .npy per tensor in its logical shape.
+static bool dump_grads(Trainer *t, double loss, float scale) {
+  const char *dir = t->a.dump_grads;
+  float l = (float)loss;
+  RtTensor v = {MIL_FP32, 0, {0}, 1, &l};
+  char *path = ckpt_path(dir, "loss.npy");
+  bool ok = make_dirs(t, dir, "--dump-grads") && npy_write(path, &v, &t->d);
+  free(path);
+  float *g = alloc_or_report(t, t->total, sizeof(float));
+  for (int i = 0; ok && g && i < t->nt; i++) {
+    const TrainTensor *tt = &t->m->tensors[i];
+    for (int64_t k = 0; k < t->counts[i]; k++)
+      g[k] = t->gt[i][k] / scale;
+    char name[256];
+    snprintf(name, sizeof name, "grad.%s.npy", tt->name);
+    v = (RtTensor){MIL_FP32, tt->rank, {0}, t->counts[i], g};
+    memcpy(v.dims, tt->dims, sizeof(int64_t) * (size_t)tt->rank);
+    path = ckpt_path(dir, name);
+    ok = npy_write(path, &v, &t->d);
+    free(path);
+  }
+  free(g);
+  return ok && g;
+}
+
 // One optimizer step; st receives its statistics.
 static bool train_step(Trainer *t, TrainStat *st) {
   double loss, t0 = now_ms();
   if (!accumulate(t, &loss))
     return false;
   float scale = t->ls.scale; // the backward's: the update may change it
+  if (t->a.dump_grads && !dump_grads(t, loss, scale))
+    return false;
   bool finite = grads_finite((const float *const *)t->gt, t->counts, t->nt);
   bool apply = loss_scale_update(&t->ls, finite);
   float lr = lr_schedule(t->step, t->a.warmup, t->a.steps, (float)t->a.lr, (float)t->a.min_lr);
@@ -737,7 +768,7 @@ static bool setup(Trainer *t) {
     return false;
   init_weights(t);
   if ((t->a.init && !init_from_l2c(t, t->a.init)) || (t->a.resume && !resume(t)) ||
-      (t->a.ckpt_dir && !make_dirs(t, t->a.ckpt_dir)) || !open_log(t))
+      (t->a.ckpt_dir && !make_dirs(t, t->a.ckpt_dir, "checkpoint")) || !open_log(t))
     return false;
   int errors = t->d.errors;
   t->opened = t->m->open(t->m, t->a.backend, !strcmp(t->a.precision, "fp32"), &t->d);

@@ -14,7 +14,8 @@
 #      micro-batches against the mean of the per-micro-batch losses;
 #  (c) its AdamW step (new.*.npy) against the update recomputed in NumPy from
 #      the checkpoint, the gradients and the clipping factor (rel 1e-12).
-# Exits 77 (skipped) only when PYTHON cannot import torch and numpy.
+# Exits 77 (skipped) only when PYTHON cannot import torch and numpy, unless
+# ANEC_REQUIRE_ORACLE=1 (CI), when that is a failure.
 set -euo pipefail
 py=${1:-/usr/bin/python3}
 ref=${2:-build/tests/ref_logits}
@@ -23,6 +24,7 @@ oracle=$src/tests/oracle/torch_step.py
 model=$src/../shared/data/llama2c/stories260K_plctlab.bin
 
 if ! "$py" -c 'import torch, numpy' 2>/dev/null; then
+  [ "${ANEC_REQUIRE_ORACLE:-0}" = 1 ] && { echo "FAIL: $py cannot import torch and numpy"; exit 1; }
   echo "SKIP: $py cannot import torch and numpy (Debian: apt-get install python3-torch python3-numpy)"
   exit 77
 fi
