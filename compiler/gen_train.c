@@ -359,11 +359,41 @@ static void put_c_string(FILE *f, const char *s, size_t n) {
   fputs("\"", f);
 }
 
-static void put_bytes(FILE *f, const char *var, const unsigned char *p, size_t n) {
-  fprintf(f, "static const unsigned char %s[%zu] = {", var, n ? n : 1);
-  for (size_t i = 0; i < n; i++)
-    fprintf(f, "%s%u,", i % 24 ? "" : "\n    ", p[i]);
-  fputs(n ? "\n};\n" : "0};\n", f);
+enum { ZERO_RUN = 64 }; // zero runs at least this long are left out of the records
+
+static size_t zeros_at(const unsigned char *p, size_t i, size_t n) {
+  size_t j = i;
+  while (j < n && !p[j])
+    j++;
+  return j - i;
+}
+
+static void put_u64le(FILE *f, uint64_t v, size_t *col) {
+  for (int i = 0; i < 8; i++, v >>= 8)
+    fprintf(f, "%s%u,", (*col)++ % 24 ? "" : "\n    ", (unsigned)(v & 0xff));
+}
+
+// A weight file as RtFile records (runtime/anert.h): its bytes without runs
+// of ZERO_RUN zeros or more. Returns the records' length.
+static size_t put_bytes(FILE *f, const char *var, const unsigned char *p, size_t n) {
+  fprintf(f, "static const unsigned char %s[] = {", var);
+  size_t col = 0, len = 0;
+  for (size_t i = 0; i < n;) {
+    while (i < n && zeros_at(p, i, n) >= ZERO_RUN)
+      i += zeros_at(p, i, n);
+    size_t end = i;
+    while (end < n && (p[end] || zeros_at(p, end, n) < ZERO_RUN))
+      end += p[end] ? 1 : zeros_at(p, end, n);
+    if (end == i)
+      break;
+    put_u64le(f, i, &col);
+    put_u64le(f, end - i, &col);
+    len += 16 + (end - i);
+    for (; i < end; i++)
+      fprintf(f, "%s%u,", col++ % 24 ? "" : "\n    ", p[i]);
+  }
+  fputs(col ? "\n};\n" : "0};\n", f);
+  return len;
 }
 
 // Kernel `name`'s weight files under DIR/kernels/name/weights, as RtFiles.
@@ -381,21 +411,21 @@ static bool put_files(FILE *f, const char *dir, const char *name, int v, int p, 
   if (dd)
     closedir(dd);
   RtDiag rd = {.out = d->out};
+  size_t lens[64][2]; // records, file
   for (int i = 0; i < *count; i++) {
     char path[1280], var[64];
     snprintf(path, sizeof path, "%.1000s/%.255s", wdir, files[i]);
-    size_t n;
-    unsigned char *bytes = rt_read_file(path, &n, &rd);
+    unsigned char *bytes = rt_read_file(path, &lens[i][1], &rd);
     if (!bytes)
       return false;
     snprintf(var, sizeof var, "w%d_%d_%d", v, p, i);
-    put_bytes(f, var, bytes, n);
+    lens[i][0] = put_bytes(f, var, bytes, lens[i][1]);
     free(bytes);
   }
   fprintf(f, "static const RtFile files%d_%d[%d] = {", v, p, *count ? *count : 1);
   for (int i = 0; i < *count; i++)
-    fprintf(f, "\n    {\"%s/weights/%s\", w%d_%d_%d, sizeof w%d_%d_%d},", name, files[i], v, p,
-            i, v, p, i);
+    fprintf(f, "\n    {\"%s/weights/%s\", w%d_%d_%d, %zu, %zu},", name, files[i], v, p, i,
+            lens[i][0], lens[i][1]);
   fputs(*count ? "\n};\n" : "{0}};\n", f);
   return true;
 }

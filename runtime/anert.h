@@ -439,11 +439,19 @@ void stage_param(RtTensor *surface, StageMode mode, int64_t row, int64_t col, in
 // surfaces allocated in the storage precision: stage into in[], run, read
 // outputs.
 //
+// A weight file without its runs of zeros (padding and zero constants make
+// up most of a training kernel's weights): data holds records of an 8-byte
+// offset, an 8-byte count (both little-endian) and count bytes; the bytes
+// between records, and up to len, are zero.
 typedef struct RtFile {
   const char *path;            // relative to the program's @model_path
-  const unsigned char *data;
-  size_t len;
+  const unsigned char *data;   // the records
+  size_t data_len;             // bytes of the records
+  size_t len;                  // bytes of the file
 } RtFile;
+// The file's bytes (malloc'd, len of them); NULL (reported) for a record
+// outside the file or out of memory.
+unsigned char *rt_file_bytes(const RtFile *f, RtDiag *d);
 enum { RTK_MAX_IO = 8 };
 typedef struct RtKernel {
   MilProgram *prog;

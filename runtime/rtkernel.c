@@ -8,6 +8,33 @@
 #include <string.h>
 #include <unistd.h>
 
+static uint64_t get_u64le(const unsigned char *p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--)
+    v = v << 8 | p[i];
+  return v;
+}
+
+unsigned char *rt_file_bytes(const RtFile *f, RtDiag *d) {
+  unsigned char *out = calloc(f->len ? f->len : 1, 1);
+  if (!out) {
+    rt_error_file(d, f->path, "out of memory for its %zu bytes", f->len);
+    return NULL;
+  }
+  for (size_t at = 0; at < f->data_len;) {
+    uint64_t off = f->data_len - at >= 16 ? get_u64le(f->data + at) : UINT64_MAX;
+    uint64_t n = f->data_len - at >= 16 ? get_u64le(f->data + at + 8) : 0;
+    if (off > f->len || n > f->len - off || n > f->data_len - at - 16) {
+      rt_error_file(d, f->path, "the record at byte %zu is outside the file", at);
+      free(out);
+      return NULL;
+    }
+    memcpy(out + off, f->data + at + 16, n);
+    at += 16 + n;
+  }
+  return out;
+}
+
 // Writes the weight files under dir (paths relative to it, one directory level deep or more).
 static bool write_files(const char *dir, const RtFile *files, int n, RtDiag *d) {
   for (int i = 0; i < n; i++) {
@@ -17,9 +44,13 @@ static bool write_files(const char *dir, const RtFile *files, int n, RtDiag *d) 
     *slash = '\0';
     rt_mkdirs(path);
     *slash = '/';
+    unsigned char *bytes = rt_file_bytes(&files[i], d);
+    if (!bytes)
+      return false;
     FILE *f = fopen(path, "wb");
-    bool ok = f && fwrite(files[i].data, 1, files[i].len, f) == files[i].len;
+    bool ok = f && fwrite(bytes, 1, files[i].len, f) == files[i].len;
     ok = (f && fclose(f) == 0) && ok;
+    free(bytes);
     if (!ok) {
       rt_error_file(d, path, "cannot write a kernel's weights");
       return false;
