@@ -686,8 +686,12 @@ typedef struct ArtifactExtras { // more files for DIR: model.ir, model.dot
 // it or, after an error, none of it.
 // Kernels whose text is the same (but for their own name) share the first
 // one's files: shares[k] (if not NULL) is the kernel whose files k uses.
+// More programs than the target's compile budget (ANE-P02) is an error.
 bool artifact_write(const Graph *g, const ParamSet *ps, const char *dir, bool fp32,
                     const ArtifactExtras *x, int *shares, Diag *d);
+// The programs a run compiles (kernels identical but for their names share
+// one), with shares as above; -1 (reported) if a kernel cannot be emitted.
+int artifact_compiles(const Graph *g, const ParamSet *ps, int *shares, Diag *d);
 // Removes path and, if it is a directory (not a link to one), what it holds.
 void rm_tree(const char *path);
 // A JSON array of the dims (cJSON), for manifest.json and inspect --json.

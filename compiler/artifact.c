@@ -274,26 +274,58 @@ static bool same_kernel(Arena *ar, const KernelMil *a, const char *na, const Ker
   return i == a->len && j == b->len;
 }
 
+// The first kernel before k whose program k can use, or k.
+static int share_of(const Graph *g, const KernelMil *kms, const int *shares, int k) {
+  for (int j = 0; j < k; j++)
+    if (shares[j] == j && same_kernel(g->arena, &kms[j], g->plan->kernels[j].name, &kms[k],
+                                      g->plan->kernels[k].name))
+      return j;
+  return k;
+}
+
+// ANE-P02: the programs a run compiles against the target's budget per process.
+static bool within_budget(const Graph *g, int compiles, Diag *d) {
+  const Rule *r = &catalog_rules[RULE_P02];
+  if (compiles > g->target->compile_budget)
+    diag_error(d, loc_none(), "[%s] the plan needs %d compiled programs, over target %s's "
+               "budget of %d per process", r->id, compiles, g->target->name,
+               g->target->compile_budget);
+  return compiles <= g->target->compile_budget;
+}
+
+int artifact_compiles(const Graph *g, const ParamSet *ps, int *shares, Diag *d) {
+  int n = g->plan->nkernels, compiles = 0;
+  KernelMil *kms = arena_alloc(g->arena, sizeof *kms * (size_t)(n + 1));
+  bool ok = true;
+  for (int k = 0; k < n && ok; k++) {
+    ok = emit_kernel(g->arena, g, k, ps, false, &kms[k], d);
+    shares[k] = ok ? share_of(g, kms, shares, k) : k;
+    compiles += ok && shares[k] == k;
+  }
+  for (int k = 0; k < n; k++)
+    free(kms[k].text);
+  return ok ? compiles : -1;
+}
+
 static bool write_kernels(const Graph *g, const ParamSet *ps, const char *dir, bool fp32,
                           KernelMil *kms, int *shares, Diag *d) {
   Arena *a = g->arena;
   if (!make_dir(arena_printf(a, "%s/kernels", dir), d))
     return false;
+  int compiles = 0;
   for (int k = 0; k < g->plan->nkernels; k++) {
     const char *name = g->plan->kernels[k].name;
     if (!emit_kernel(a, g, k, ps, fp32, &kms[k], d))
       return false;
-    shares[k] = k;
-    for (int j = 0; j < k && shares[k] == k; j++)
-      if (shares[j] == j && same_kernel(a, &kms[j], g->plan->kernels[j].name, &kms[k], name))
-        shares[k] = j;
+    shares[k] = share_of(g, kms, shares, k);
+    compiles += shares[k] == k;
     if (shares[k] == k &&
         (!write_text(arena_printf(a, "%s/kernels/%s.mil", dir, name), kms[k].text, kms[k].len,
                      d) ||
          !write_weights(a, arena_printf(a, "%s/kernels/%s", dir, name), &kms[k], d)))
       return false;
   }
-  return true;
+  return within_budget(g, compiles, d);
 }
 
 static bool write_all(const Graph *g, const ParamSet *ps, const char *dir, bool fp32,

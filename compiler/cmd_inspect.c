@@ -2,7 +2,8 @@
 // target and explain the result: each kernel in schedule order with its I/O,
 // sizes and the DSL lines its ops came from, each CPU op with the catalog rule
 // that put it there, and the totals. --json gives the same facts as one JSON
-// object, --emit=dot the lowered graph for Graphviz.
+// object, --emit=dot the lowered graph for Graphviz. --train: the training
+// step instead, with dispatches per layer and compiles per run.
 #include "anec.h"
 
 #include <cjson/cJSON.h>
@@ -16,6 +17,8 @@ static const char usage[] =
     "the kernels in schedule order (I/O, FLOPs, weights, SRAM, the DSL lines of\n"
     "their ops), the CPU ops with the catalog rule that put them there, and totals.\n\n"
     "  -t, --target=NAME       target profile: m1 (M1, M2), m4 (M3, M4; the default), m5\n"
+    "      --train             the training step (forward, loss, backward; weights as\n"
+    "                          inputs): dispatches per layer, compiles per run\n"
     "      --json              write the report as one JSON object\n"
     "      --emit=KIND         what to write: report (default) or dot (Graphviz)\n"
     "  -o FILE                 write the output to FILE instead of stdout\n"
@@ -32,6 +35,7 @@ static const struct option long_opts[] = {
     {"help", no_argument, NULL, 'h'},
     {"target", required_argument, NULL, 't'},
     {"json", no_argument, NULL, OPT_JSON},
+    {"train", no_argument, NULL, OPT_TRAIN},
     {"emit", required_argument, NULL, OPT_EMIT},
     {"print-after", required_argument, NULL, OPT_PRINT_AFTER},
     {"print-after-all", no_argument, NULL, OPT_PRINT_AFTER_ALL},
@@ -54,7 +58,19 @@ typedef struct Insp {
   const Plan *pl;
   const Diag *d;
   int model_file; // file id of the model in d->files, or -1
+  int compiles;   // programs compiled per run (kernels identical but for names share one)
 } Insp;
+
+// The training step's dispatches, by layer and phase (before or after the loss).
+enum { MAX_LAYERS = 512 };
+typedef struct StepCounts {
+  int dispatches, layers;
+  int fwd[MAX_LAYERS], bwd[MAX_LAYERS]; // per repeat copy, in order of first appearance
+  const char *path[MAX_LAYERS];
+  int path_len[MAX_LAYERS];
+  int outside;                          // kernels of no single layer
+  int outside_kernel[MAX_LAYERS];       // which
+} StepCounts;
 
 // Counts over the placed nodes.
 typedef struct Totals {
@@ -257,6 +273,66 @@ static bool sram_over(const Insp *in, const Kernel *k) {
   return k->sram_bytes > in->g->target->sram_bytes;
 }
 
+static int dispatches(const Plan *pl) {
+  int n = 0;
+  for (int s = 0; s < pl->nsteps; s++)
+    n += pl->steps[s].cpu == NULL;
+  return n;
+}
+
+// The step of the loss (cross-entropy on the CPU), or nsteps.
+static int loss_step(const Plan *pl) {
+  int s = 0;
+  while (s < pl->nsteps && !(pl->steps[s].cpu && pl->steps[s].cpu->op == OP_CROSS_ENTROPY))
+    s++;
+  return s;
+}
+
+// The repeat copy all of a kernel's nodes belong to: its path length, 0 if none.
+static int kernel_layer(const Kernel *k, const char **path) {
+  int len = repeat_path(k->nodes[0], path);
+  for (int i = 1; i < k->nnodes && len; i++)
+    len = same_repeat(k->nodes[0], k->nodes[i]) ? len : 0;
+  return len;
+}
+
+static int layer_index(StepCounts *c, const char *path, int len) {
+  for (int i = 0; i < c->layers; i++)
+    if (c->path_len[i] == len && !memcmp(c->path[i], path, (size_t)len))
+      return i;
+  if (c->layers == MAX_LAYERS)
+    return -1;
+  c->path[c->layers] = path, c->path_len[c->layers] = len;
+  return c->layers++;
+}
+
+static void step_counts(const Plan *pl, StepCounts *c) {
+  memset(c, 0, sizeof *c);
+  int loss = loss_step(pl);
+  for (int s = 0; s < pl->nsteps; s++) {
+    if (pl->steps[s].cpu)
+      continue;
+    const char *path;
+    int len = kernel_layer(&pl->kernels[pl->steps[s].kernel], &path);
+    int i = len ? layer_index(c, path, len) : -1;
+    c->dispatches++;
+    if (i < 0 && c->outside < MAX_LAYERS)
+      c->outside_kernel[c->outside++] = pl->steps[s].kernel;
+    else if (s < loss)
+      c->fwd[i]++;
+    else
+      c->bwd[i]++;
+  }
+}
+
+// Every layer has the same forward and backward counts as the first.
+static bool uniform_layers(const StepCounts *c) {
+  for (int i = 1; i < c->layers; i++)
+    if (c->fwd[i] != c->fwd[0] || c->bwd[i] != c->bwd[0])
+      return false;
+  return true;
+}
+
 //
 // Text report
 //
@@ -268,7 +344,8 @@ static void text_header(const Insp *in, const Totals *t, FILE *out) {
   fprintf(out, "  target          %s (%s), SRAM %s\n", g->target->name, g->target->chips,
           fmt_si(s, sizeof s, (double)g->target->sram_bytes, "B"));
   fprintf(out, "  parameters      %s\n", fmt_count(p, sizeof p, graph_param_count(g)));
-  fprintf(out, "  forward         %s per sequence (ANE and CPU ops)\n",
+  fprintf(out, "  %-15s %s per sequence (ANE and CPU ops)\n",
+          g->train ? "training step" : "forward",
           fmt_si(f, sizeof f, (double)t->ane_flops + (double)t->cpu_flops, "FLOP"));
 }
 
@@ -401,13 +478,6 @@ static void text_cpu(const Insp *in, const Node *n, FILE *out) {
   text_sinks(in, step_of(in->pl, -1, n), n, out);
 }
 
-static int dispatches(const Plan *pl) {
-  int n = 0;
-  for (int s = 0; s < pl->nsteps; s++)
-    n += pl->steps[s].cpu == NULL;
-  return n;
-}
-
 // The one-line summary: "ANE: 412/480 ops (86%), 97% of FLOPs, 14 kernels, 3 CPU ops".
 static void text_summary_line(const Insp *in, const Totals *t, FILE *out) {
   int total = t->ane_ops + t->cpu_ops, nk = in->pl->nkernels;
@@ -418,17 +488,38 @@ static void text_summary_line(const Insp *in, const Totals *t, FILE *out) {
           t->cpu_ops == 1 ? "" : "s");
 }
 
+// "  per layer   1 forward + 1 backward (12 layers)", or one line per layer.
+static void text_layers(const Plan *pl, const StepCounts *c, FILE *out) {
+  if (c->layers && uniform_layers(c))
+    fprintf(out, "    per layer     %d forward + %d backward (%d layer%s)\n", c->fwd[0], c->bwd[0],
+            c->layers, c->layers == 1 ? "" : "s");
+  for (int i = 0; c->layers && !uniform_layers(c) && i < c->layers; i++)
+    fprintf(out, "    %-13.*s %d forward + %d backward\n", c->path_len[i], c->path[i], c->fwd[i],
+            c->bwd[i]);
+  fprintf(out, "    outside       %d", c->outside);
+  for (int i = 0; i < c->outside; i++)
+    fprintf(out, "%s%s", i ? ", " : " (", pl->kernels[c->outside_kernel[i]].name);
+  fputs(c->outside ? ")\n" : "\n", out);
+}
+
 static void text_summary(const Insp *in, const Totals *t, FILE *out) {
   const Plan *pl = in->pl;
   const TargetProfile *tp = in->g->target;
   char af[32], tf[32], arena[32];
-  fprintf(out, "\nsummary\n  dispatches      %d per forward\n", dispatches(pl));
-  fprintf(out, "  compiles        %d (budget %d per process)\n", pl->nkernels, tp->compile_budget);
-  if (pl->nkernels > tp->compile_budget)
+  StepCounts c;
+  step_counts(pl, &c);
+  fprintf(out, "\nsummary\n  dispatches      %d per %s\n", c.dispatches,
+          in->g->train ? "training step (one sequence)" : "forward");
+  if (in->g->train)
+    text_layers(pl, &c, out);
+  fprintf(out, "  compiles        %d per run (%d kernel%s; budget %d per process)\n", in->compiles,
+          pl->nkernels, pl->nkernels == 1 ? "" : "s", tp->compile_budget);
+  if (in->compiles > tp->compile_budget)
     fprintf(out, "  warning: [%s] %s\n", catalog_rules[RULE_P02].id, catalog_rules[RULE_P02].text);
-  fprintf(out, "  ANE share       %d of %d ops, %s of %s\n", t->ane_ops, t->ane_ops + t->cpu_ops,
-          fmt_si(af, sizeof af, (double)t->ane_flops, "FLOP"),
-          fmt_si(tf, sizeof tf, (double)t->ane_flops + (double)t->cpu_flops, "FLOP"));
+  fprintf(out, "  ANE share       %d of %d ops, %s of %s (%d%%)\n", t->ane_ops,
+          t->ane_ops + t->cpu_ops, fmt_si(af, sizeof af, (double)t->ane_flops, "FLOP"),
+          fmt_si(tf, sizeof tf, (double)t->ane_flops + (double)t->cpu_flops, "FLOP"),
+          pct((double)t->ane_flops, (double)t->ane_flops + (double)t->cpu_flops));
   fprintf(out, "  host arena      %s in %d buffers\n",
           fmt_si(arena, sizeof arena, (double)pl->arena_bytes, "B"), pl->nbufs);
   text_summary_line(in, t, out);
@@ -533,6 +624,24 @@ static cJSON *json_cpu(const Insp *in, const Node *n) {
   return o;
 }
 
+// Dispatches per layer: {"layers.0": {"forward": 1, "backward": 1}, ...}.
+static cJSON *json_train(const Insp *in) {
+  StepCounts c;
+  step_counts(in->pl, &c);
+  cJSON *o = cJSON_CreateObject(), *layers = cJSON_AddObjectToObject(o, "per_layer");
+  for (int i = 0; i < c.layers; i++) {
+    char name[128];
+    snprintf(name, sizeof name, "%.*s", c.path_len[i], c.path[i]);
+    cJSON *l = cJSON_AddObjectToObject(layers, name);
+    cJSON_AddNumberToObject(l, "forward", c.fwd[i]);
+    cJSON_AddNumberToObject(l, "backward", c.bwd[i]);
+  }
+  cJSON *outside = cJSON_AddArrayToObject(o, "outside_layers");
+  for (int i = 0; i < c.outside; i++)
+    cJSON_AddItemToArray(outside, cJSON_CreateString(in->pl->kernels[c.outside_kernel[i]].name));
+  return o;
+}
+
 static cJSON *json_summary(const Insp *in, const Totals *t) {
   cJSON *o = cJSON_CreateObject();
   int total = t->ane_ops + t->cpu_ops;
@@ -544,7 +653,9 @@ static cJSON *json_summary(const Insp *in, const Totals *t) {
   cJSON_AddNumberToObject(o, "kernels", in->pl->nkernels);
   cJSON_AddNumberToObject(o, "cpu_ops", t->cpu_ops);
   cJSON_AddNumberToObject(o, "dispatches", dispatches(in->pl));
-  cJSON_AddNumberToObject(o, "compiles", in->pl->nkernels);
+  cJSON_AddNumberToObject(o, "compiles", in->compiles);
+  if (in->g->train)
+    cJSON_AddItemToObject(o, "train", json_train(in));
   cJSON_AddNumberToObject(o, "arena_bytes", (double)in->pl->arena_bytes);
   return o;
 }
@@ -622,6 +733,19 @@ static bool write_output(const InspectArgs *ia, const Insp *in) {
   return ok;
 }
 
+// Programs compiled per run. Training kernels take their weights as inputs,
+// so layers share programs: emitted to compare them. Forward kernels bake
+// their weights, so each is its own program.
+static int run_compiles(Graph *g, Diag *d) {
+  if (!g->train)
+    return g->plan->nkernels;
+  ParamSet ps;
+  params_init(&ps, g->arena);
+  params_init_random(&ps, g, 0); // constants only: every param is an input
+  int *shares = arena_alloc(g->arena, sizeof(int) * (size_t)(g->plan->nkernels + 1));
+  return artifact_compiles(g, &ps, shares, d);
+}
+
 int cmd_inspect(int argc, char **argv) {
   Diag d;
   diag_init(&d, stderr);
@@ -636,9 +760,11 @@ int cmd_inspect(int argc, char **argv) {
   PipelineOpts pipe = ia.c.front.pipe;
   pipe.dump = pipe.dump ? pipe.dump : stderr;
   rc = EXIT_USER;
+  if (g)
+    g->dynamic_weights = g->train; // as anec compile --train and anec build lower it (P01)
   if (g && lowering_run(g, &d, ia.target, &pipe)) {
-    Insp in = {g, g->plan, &d, model_file_id(&d, g)};
-    rc = write_output(&ia, &in) ? 0 : EXIT_USER;
+    Insp in = {g, g->plan, &d, model_file_id(&d, g), run_compiles(g, &d)};
+    rc = in.compiles >= 0 && write_output(&ia, &in) ? 0 : EXIT_USER;
   }
   arena_free(&a);
   diag_free(&d);
