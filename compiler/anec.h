@@ -267,6 +267,7 @@ struct Graph {
   // lowering
   const TargetProfile *target; // the profile legalize, place and partition obey
   bool dynamic_weights;        // --weights=inputs: params packed into kernel inputs
+  bool dw_cpu;                 // --dw=cpu: place puts weight gradients on the CPU
   Plan *plan;                  // kernels and schedule (partition)
 };
 
@@ -377,6 +378,7 @@ typedef struct PipelineOpts {
   bool print_after_all;
   FILE *dump;              // where --print-after dumps go
   bool train;              // the training pipeline (autodiff) instead of the forward one
+  bool dw_cpu;             // --dw=cpu: weight gradients as BLAS on the CPU (place)
 } PipelineOpts;
 const Pass *pipeline_find(const char *name);
 bool pipeline_run(Graph *g, Diag *d, const PipelineOpts *o);
@@ -446,6 +448,9 @@ typedef struct Rule {
 extern const Rule catalog_rules[RULE_COUNT];
 const Rule *rule_find(const char *id); // "ANE-T03" or "T03"; NULL if unknown
 const Rule *node_rule(const Node *n);  // the rule that put n on the CPU, or NULL
+// Node.why of a weight gradient the user put on the CPU (--dw=cpu); node_rule
+// gives a pseudo-rule "--dw=cpu" for it.
+enum { WHY_DW_CPU = -2 };
 const char *rule_action_name(RuleAction a);         // "emitter"
 const char *rule_confidence_name(RuleConfidence c); // "firm"
 const char *rule_check_name(RuleCheck c);           // "static"
@@ -756,7 +761,7 @@ typedef struct CliFront {
 // Handles -D, --print-after, --print-after-all, --train (getopt_long codes below) into
 // `c`, registering each define as a "<command line>" pseudo-file of `d`.
 // Returns false after printing a usage error.
-enum { OPT_PRINT_AFTER = 1000, OPT_PRINT_AFTER_ALL, OPT_EMIT, OPT_HELP, OPT_TRAIN, OPT_FIRST_FREE };
+enum { OPT_PRINT_AFTER = 1000, OPT_PRINT_AFTER_ALL, OPT_EMIT, OPT_HELP, OPT_TRAIN, OPT_DW, OPT_FIRST_FREE };
 bool cli_front_option(CliFront *c, Diag *d, int opt, const char *arg);
 bool cli_positional(CliFront *c, int argc, char **argv, int optind_, const char *cmd);
 void cli_usage_error(const char *cmd, const char *fmt, ...) ANEC_PRINTF(2, 3);

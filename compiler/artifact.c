@@ -141,8 +141,8 @@ static cJSON *json_cpu_op(Arena *a, const Node *n) {
   cJSON_AddItemToObject(o, "inputs", ins);
   cJSON_AddItemToObject(o, "shape", json_dims(n->shape.rank, n->shape.dims));
   cJSON_AddStringToObject(o, "dtype", dtype_name(n->dtype));
-  cJSON_AddStringToObject(o, "rule", catalog_rules[n->why].id);
-  cJSON_AddStringToObject(o, "reason", catalog_rules[n->why].text);
+  cJSON_AddStringToObject(o, "rule", node_rule(n) ? node_rule(n)->id : "?");
+  cJSON_AddStringToObject(o, "reason", node_rule(n) ? node_rule(n)->text : "");
   return o;
 }
 

@@ -160,6 +160,14 @@ Severity target_rule_severity(const TargetProfile *t, RuleId r) {
   }
 }
 
+// Not a catalog rule: the user's choice, reported like one.
+static const Rule dw_cpu_rule = {
+    .id = "--dw=cpu", .text = "weight gradients as BLAS on the CPU, by request",
+    .action = ACT_CPU, .action_text = "place", .check = CHECK_NONE, .severity = SEV_INFO,
+    .confidence = CONF_FIRM, .source = "anec", .check_note = ""};
+
 const Rule *node_rule(const Node *n) {
+  if (n->why == WHY_DW_CPU)
+    return &dw_cpu_rule;
   return n->why >= 0 && n->why < RULE_COUNT ? &catalog_rules[n->why] : NULL;
 }

@@ -72,6 +72,13 @@ bool cli_front_option(CliFront *c, Diag *d, int opt, const char *arg) {
     return true;
   case OPT_PRINT_AFTER_ALL: c->front.pipe.print_after_all = true; return true;
   case OPT_TRAIN: c->front.pipe.train = true; return true;
+  case OPT_DW:
+    if (strcmp(arg, "ane") && strcmp(arg, "cpu")) {
+      cli_usage_error(c->cmd, "--dw: unknown device '%s' (known: ane, cpu)", arg);
+      return false;
+    }
+    c->front.pipe.dw_cpu = !strcmp(arg, "cpu");
+    return true;
   }
   return false;
 }

@@ -21,13 +21,16 @@ static const char build_usage[] =
     "compiled with the C compiler anec was built with. Run EXE --help for its flags.\n\n"
     "  -o EXE                  the trainer to write (required)\n"
     "      --target=NAME       the ANE generation: m1, m4 (default), m5\n"
+    "      --dw=ane|cpu        weight gradients (dW) of the training step on the ANE\n"
+    "                          (default) or as BLAS on the CPU\n"
     "  -D NAME=VALUE           override a hyper-parameter of the model header\n"
     "      --print-after=PASS  print the IR after PASS (to stderr)\n"
     "      --print-after-all   print the IR after every pass\n"
     "  -h, --help              show this help and exit\n";
 
 static const char train_usage[] =
-    "Usage: anec train MODEL.anet [-D NAME=VALUE]... [--target=NAME] [TRAINER FLAGS]\n"
+    "Usage: anec train MODEL.anet [-D NAME=VALUE]... [--target=NAME] [--dw=ane|cpu]\n"
+    "                  [TRAINER FLAGS]\n"
     "Build the model's trainer (as anec build does; cached by the model's content in\n"
     "$XDG_CACHE_HOME/anec or ~/.cache/anec) and run it with the trainer flags, e.g.\n"
     "  anec train samples/tiny_shakespeare.anet --data samples/data/tinyshakespeare.txt \\\n"
@@ -125,6 +128,7 @@ int cmd_build(int argc, char **argv) {
   static const struct option opts[] = {
       {"help", no_argument, NULL, 'h'},
       {"target", required_argument, NULL, OPT_FIRST_FREE},
+      {"dw", required_argument, NULL, OPT_DW},
       {"print-after", required_argument, NULL, OPT_PRINT_AFTER},
       {"print-after-all", no_argument, NULL, OPT_PRINT_AFTER_ALL},
       {0, 0, 0, 0}};
@@ -177,6 +181,7 @@ static uint64_t train_key(const char *model, const CliFront *c, const TargetProf
     h = rt_fnv1a(h, def, strlen(def) + 1);
   }
   h = rt_fnv1a(h, t->name, strlen(t->name) + 1);
+  h = rt_fnv1a(h, c->front.pipe.dw_cpu ? "dw=cpu" : "dw=ane", 7);
   h = rt_fnv1a(h, ANEC_VERSION, sizeof ANEC_VERSION);
   return rt_fnv1a(h, anec_prelude_text, strlen(anec_prelude_text));
 }
@@ -188,17 +193,20 @@ static char *cache_dir(Arena *a) {
   return arena_printf(a, "%s/.cache/anec", home && *home ? home : "/tmp");
 }
 
-// Splits argv: anec's own options (-D, --target) and the model into c; the
-// rest, in order, into rest (for the trainer).
+// Splits argv: anec's own options (-D, --target, --dw) and the model into c;
+// the rest, in order, into rest (for the trainer).
 static int train_args(int argc, char **argv, CliFront *c, Diag *d, const TargetProfile **t,
                       char **rest, int *nrest) {
   for (int i = 1; i < argc; i++) {
     const char *s = argv[i];
-    bool dopt = !strcmp(s, "-D"), topt = !strcmp(s, "--target");
-    if ((dopt || topt) && i + 1 >= argc)
+    bool dopt = !strcmp(s, "-D"), topt = !strcmp(s, "--target"), wopt = !strcmp(s, "--dw");
+    if ((dopt || topt || wopt) && i + 1 >= argc)
       return cli_usage_error("train", "option '%s' needs a value", s), EXIT_USAGE;
     if (dopt || !strncmp(s, "-D", 2)) {
       if (!cli_front_option(c, d, 'D', dopt ? argv[++i] : s + 2))
+        return EXIT_USAGE;
+    } else if (wopt || !strncmp(s, "--dw=", 5)) {
+      if (!cli_front_option(c, d, OPT_DW, wopt ? argv[++i] : s + 5))
         return EXIT_USAGE;
     } else if (topt || !strncmp(s, "--target=", 9)) {
       if (!(*t = cli_target("train", topt ? argv[++i] : s + 9)))

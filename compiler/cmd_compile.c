@@ -27,6 +27,8 @@ static const char usage[] =
     "      --train             the training graph: forward, loss and backward (autodiff),\n"
     "                          one output grad.NAME per parameter (implies --weights=inputs\n"
     "                          when lowering)\n"
+    "      --dw=ane|cpu        weight gradients (dW) of the training step on the ANE\n"
+    "                          (default) or as BLAS on the CPU\n"
     "  -D NAME=VALUE           override a hyper-parameter of the model header\n"
     "      --print-after=PASS  print the IR after PASS (to stderr)\n"
     "      --print-after-all   print the IR after every pass\n"
@@ -41,6 +43,7 @@ static const struct option long_opts[] = {
     {"print-after", required_argument, NULL, OPT_PRINT_AFTER},
     {"print-after-all", no_argument, NULL, OPT_PRINT_AFTER_ALL},
     {"train", no_argument, NULL, OPT_TRAIN},
+    {"dw", required_argument, NULL, OPT_DW},
     {0, 0, 0, 0},
 };
 

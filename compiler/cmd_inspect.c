@@ -19,6 +19,8 @@ static const char usage[] =
     "  -t, --target=NAME       target profile: m1 (M1, M2), m4 (M3, M4; the default), m5\n"
     "      --train             the training step (forward, loss, backward; weights as\n"
     "                          inputs): dispatches per layer, compiles per run\n"
+    "      --dw=ane|cpu        weight gradients (dW) of the training step on the ANE\n"
+    "                          (default) or as BLAS on the CPU\n"
     "      --json              write the report as one JSON object\n"
     "      --emit=KIND         what to write: report (default) or dot (Graphviz)\n"
     "  -o FILE                 write the output to FILE instead of stdout\n"
@@ -36,6 +38,7 @@ static const struct option long_opts[] = {
     {"target", required_argument, NULL, 't'},
     {"json", no_argument, NULL, OPT_JSON},
     {"train", no_argument, NULL, OPT_TRAIN},
+    {"dw", required_argument, NULL, OPT_DW},
     {"emit", required_argument, NULL, OPT_EMIT},
     {"print-after", required_argument, NULL, OPT_PRINT_AFTER},
     {"print-after-all", no_argument, NULL, OPT_PRINT_AFTER_ALL},

@@ -130,6 +130,20 @@ static bool put_cpu_call(Gen *G, const Node *n) {
     ok &= put_value(G, a), fputs(", ", f), ok &= put_value(G, b);
     fprintf(f, ", %lld);\n", s);
     break;
+  case OP_MATMUL: { // 2-D (place's --dw=cpu): [m, k] x [k, n]
+    long long m = n->shape.dims[0], nn = n->shape.dims[1];
+    long long k = n->transpose_a ? a->shape.dims[0] : a->shape.dims[1];
+    fputs("  rt_matmul(", f), ok &= put_value(G, n), fputs(", ", f), ok &= put_value(G, a);
+    fputs(", ", f), ok &= put_value(G, b);
+    fprintf(f, ", %lld, %lld, %lld, %s, %s);\n", m, nn, k, n->transpose_a ? "true" : "false",
+            n->transpose_b ? "true" : "false");
+    break;
+  }
+  case OP_ADD: // same shapes (place's --dw=cpu: sums of a weight's gradients)
+    fputs("  rt_add(", f), ok &= put_value(G, n), fputs(", ", f), ok &= put_value(G, a);
+    fputs(", ", f), ok &= put_value(G, b);
+    fprintf(f, ", %lld);\n", (long long)shape_numel(&n->shape));
+    break;
   default:
     diag_error(G->d, n->loc, "'%s' runs on the CPU here (%s) but the generated trainer has no "
                "CPU implementation of it yet", op_info[n->op].name,

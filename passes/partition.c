@@ -1,5 +1,6 @@
 // partition.c — maximal runs of ANE nodes become kernels, in schedule order.
-// A kernel ends at a CPU op, or before a node whose weights would take it
+// A kernel ends at a CPU op (but for weight gradients of --dw=cpu, which
+// wait for it to end), or before a node whose weights would take it
 // past the target's SRAM (ANE-P03) at a point where one value is live (so the
 // next kernel has the one input ANE-B09 allows). Then each kernel's inputs,
 // outputs, FLOPs and SRAM estimate.
@@ -285,6 +286,24 @@ static bool params_all_packed(Graph *g, Diag *d) {
   return true;
 }
 
+// Weight gradients on the CPU (--dw=cpu) wait for the open kernel to end
+// instead of cutting it: nothing in it reads them.
+static bool reads_any(const Node *n, Node *const *later, int nlater) {
+  for (int i = 0; i < n->nin; i++)
+    for (int j = 0; j < nlater; j++)
+      if (n->in[i] == later[j])
+        return true;
+  return false;
+}
+
+// Ends the open kernel and schedules the waiting CPU nodes after it.
+static void flush_later(Part *p, Node **later, int *nlater) {
+  p->cur = NULL;
+  for (int i = 0; i < *nlater; i++)
+    plan_push_step(p->g->plan, p->g->arena, -1, later[i]);
+  *nlater = 0;
+}
+
 // requires: placed graph; provides: g->plan (kernels in schedule order with
 // their I/O, the schedule of kernels and CPU ops), n->kernel of ANE nodes.
 bool pass_partition(Graph *g, Diag *d) {
@@ -296,17 +315,25 @@ bool pass_partition(Graph *g, Diag *d) {
   last_uses(&p);
   live_counts(&p);
   segment_weights(&p);
+  Node **later = arena_alloc(g->arena, sizeof *later * cap);
+  int nlater = 0;
   for (int i = 0; i < g->nnodes; i++) {
     Node *n = g->nodes[i];
-    if (n->dev == DEV_CPU) {
+    if (n->dev == DEV_CPU && n->why == WHY_DW_CPU) {
+      later[nlater++] = n;
+    } else if (n->dev == DEV_CPU) {
+      flush_later(&p, later, &nlater);
       p.cur = NULL;
       plan_push_step(g->plan, g->arena, -1, n);
     } else if (n->dev == DEV_ANE) {
-      if (!p.cur || should_cut(&p, n))
+      if (reads_any(n, later, nlater) || (p.cur && should_cut(&p, n)))
+        flush_later(&p, later, &nlater);
+      if (!p.cur)
         p.cur = kernel_open(&p);
       kernel_add(&p, n);
     }
   }
+  flush_later(&p, later, &nlater);
   for (int ki = 0; ki < g->plan->nkernels; ki++) {
     kernel_finish(g, ki);
     g->plan->kernels[ki].name = kernel_name(g->arena, ki, g->plan->kernels[ki].nodes[0]);

@@ -74,5 +74,6 @@ bool pipeline_run(Graph *g, Diag *d, const PipelineOpts *o) {
 
 bool lowering_run(Graph *g, Diag *d, const TargetProfile *t, const PipelineOpts *o) {
   g->target = t;
+  g->dw_cpu = o && o->dw_cpu && g->train;
   return passes_run(lowering, nlowering, g, d, o);
 }

@@ -1,8 +1,11 @@
 // place.c — each node to the ANE or the CPU, by the catalog: an op without
 // an ANE path on the target (ANE-T08), integer compute (ANE-B01) or a value
 // past the channel and spatial limits (ANE-B05) runs on the CPU, and the node
-// keeps the rule's ID. Inputs and constants stay with the host.
+// keeps the rule's ID. Inputs and constants stay with the host. With
+// --dw=cpu, the weight gradients (dW = gᵀx products and their sums) too.
 #include "anec.h"
+
+#include <string.h>
 
 // The rule that keeps n off the ANE on t, or -1.
 static int cpu_rule(const Node *n, const TargetProfile *t) {
@@ -23,6 +26,31 @@ static int cpu_rule(const Node *n, const TargetProfile *t) {
   return -1;
 }
 
+// A weight gradient's products: from a grad.NAME output back through the
+// sums that accumulate it (ADD) to the 2-D matmuls, marked live.
+static void mark_dw(Node *n) {
+  if (n->op == OP_ADD && n->shape.rank == 2 && n->in[0]->shape.rank == 2 &&
+      n->in[1]->shape.rank == 2) {
+    n->live = true;
+    mark_dw(n->in[0]);
+    mark_dw(n->in[1]);
+  } else if (n->op == OP_MATMUL && n->in[0]->shape.rank == 2 && n->in[1]->shape.rank == 2) {
+    n->live = true;
+  }
+}
+
+// --dw=cpu: every weight gradient's products and sums to the CPU.
+static void place_dw_cpu(Graph *g) {
+  for (int i = 0; i < g->nnodes; i++)
+    g->nodes[i]->live = false;
+  for (int i = 0; i < g->noutputs; i++)
+    if (!strncmp(g->output_names[i], "grad.", 5))
+      mark_dw(g->outputs[i]);
+  for (int i = 0; i < g->nnodes; i++)
+    if (g->nodes[i]->live && g->nodes[i]->dev == DEV_ANE)
+      g->nodes[i]->dev = DEV_CPU, g->nodes[i]->why = WHY_DW_CPU, g->nodes[i]->as_conv = false;
+}
+
 // requires: legalized graph, g->target; provides: n->dev of every node and
 // n->why of every CPU node.
 bool pass_place(Graph *g, Diag *d) {
@@ -39,5 +67,7 @@ bool pass_place(Graph *g, Diag *d) {
     n->dev = n->why >= 0 ? DEV_CPU : DEV_ANE;
     n->as_conv = n->as_conv && n->dev == DEV_ANE;
   }
+  if (g->dw_cpu)
+    place_dw_cpu(g);
   return true;
 }

@@ -482,6 +482,12 @@ bool rt_cross_entropy(const float *logits, const float *targets, int64_t n, int6
 // Its gradient times scale: (softmax(logits[t]) - onehot(targets[t])) * scale / n.
 void rt_cross_entropy_grad(float *out, const float *logits, const float *targets, int64_t n,
                            int64_t vocab, float scale);
+// Weight gradients on the CPU (--dw=cpu): out [m, n] = op(a) op(b) by BLAS,
+// op(a) [m, k] (a is [k, m] when ta), op(b) [k, n] (b is [n, k] when tb).
+void rt_matmul(float *out, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
+               bool ta, bool tb);
+// out[i] = a[i] + b[i], i < n (the sums of a weight's gradients).
+void rt_add(float *out, const float *a, const float *b, int64_t n);
 
 //
 // llama2c.c — llama2.c "v0" checkpoints: a header of 7 int32 {dim, hidden,

@@ -1,11 +1,17 @@
 // trainops.c — the CPU ops of a training step that have no ANE path
 // (ANE-T08): the embedding gather and its gradient, cross-entropy (mean
-// over tokens) and its gradient. fp32 in and out, sums in double; token
-// ids arrive as the exact floats the host buffers hold.
+// over tokens) and its gradient; and the weight gradients --dw=cpu puts on
+// the CPU (BLAS). fp32 in and out, sums in double; token ids arrive as the
+// exact floats the host buffers hold.
 #include "anert.h"
 
 #include <math.h>
 #include <string.h>
+#if defined(__APPLE__)
+#include <Accelerate/Accelerate.h>
+#else
+#include <cblas.h>
+#endif
 
 static bool id_ok(float id, int64_t limit) {
   return id >= 0 && id < (float)limit && (float)(int64_t)id == id;
@@ -66,4 +72,18 @@ void rt_cross_entropy_grad(float *out, const float *logits, const float *targets
     for (int64_t j = 0; j < vocab; j++)
       out[t * vocab + j] = (float)((exp(row[j] - lse) - (j == (int64_t)targets[t])) * k);
   }
+}
+
+void rt_matmul(float *out, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
+               bool ta, bool tb) {
+  if (m == 0 || n == 0)
+    return;
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              (int)m, (int)n, (int)k, 1.0f, a, (int)(ta ? m : k), b, (int)(tb ? k : n), 0.0f,
+              out, (int)n);
+}
+
+void rt_add(float *out, const float *a, const float *b, int64_t n) {
+  for (int64_t i = 0; i < n; i++)
+    out[i] = a[i] + b[i];
 }

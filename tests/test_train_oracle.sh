@@ -4,7 +4,8 @@
 # a GQA Llama (dim 64, hidden 160, 2 layers, 4 heads over 2 kv heads, vocab
 # 256, seq 32; samples/stories260k.anet with -D) initialised from a random
 # llama2.c file, 4 sequences read in order, clipping at 0.05 (it acts) and
-# one AdamW step. The trainer's --dump-grads gives its loss and unclipped
+# one AdamW step; weight gradients on the ANE and, built with --dw=cpu, as
+# BLAS on the CPU. The trainer's --dump-grads gives its loss and unclipped
 # mean gradients, --export its weights after the step. Tolerances, per
 # tensor, against the oracle (measured when written: fp32 6e-6 of the RMS,
 # fp16 2.7e-2 of the RMS and 0.3% of the updates off):
@@ -41,13 +42,20 @@ EOF
 "$py" "$oracle" --model "$t/m.bin" --tokens "$t/tok.bin" --seq $S --batch $N \
   --grad-clip $CLIP --lr $LR --out "$t/ref"
 
-"$anec" build "$src/samples/stories260k.anet" "${shape[@]}" -o "$t/tr" || fail "anec build"
+"$anec" inspect --train --dw=cpu "$src/samples/stories260k.anet" "${shape[@]}" >"$t/inspect" ||
+  fail "anec inspect --dw=cpu"
+grep -q '^  \[--dw=cpu\] weight gradients as BLAS on the CPU' "$t/inspect" ||
+  fail "anec inspect --train --dw=cpu lists no weight gradient on the CPU"
 step=(--data "$t/tok.bin" --data-order sequential --steps 1 --warmup 0 --lr $LR --min-lr $LR
       --grad-clip $CLIP --init "$t/m.bin" -q)
-"$t/tr" "${step[@]}" --precision fp32 --batch 2 --accum 2 --dump-grads "$t/fp32" \
-  --export "$t/fp32.bin" >/dev/null || fail "fp32 step"
-"$t/tr" "${step[@]}" --precision fp16 --batch 4 --loss-scale 1024 --dump-grads "$t/fp16" \
-  --export "$t/fp16.bin" >/dev/null || fail "fp16 step"
+for dw in ane cpu; do
+  "$anec" build --dw=$dw "$src/samples/stories260k.anet" "${shape[@]}" -o "$t/tr-$dw" ||
+    fail "anec build --dw=$dw"
+  "$t/tr-$dw" "${step[@]}" --precision fp32 --batch 2 --accum 2 --dump-grads "$t/$dw-fp32" \
+    --export "$t/$dw-fp32.bin" >/dev/null || fail "fp32 step, --dw=$dw"
+  "$t/tr-$dw" "${step[@]}" --precision fp16 --batch 4 --loss-scale 1024 \
+    --dump-grads "$t/$dw-fp16" --export "$t/$dw-fp16.bin" >/dev/null || fail "fp16 step, --dw=$dw"
+done
 
 "$py" - "$t" "$src/tests/oracle" $LR <<'EOF'
 import sys, numpy as np
@@ -58,8 +66,9 @@ ts.need_torch()
 c, arrays = ts.read_checkpoint(f"{t}/m.bin")
 names = ts.param_names(c)
 ok = True
-for prec, loss_tol, grad_tol, new_tol, new_frac in (("fp32", 1e-6, 1e-4, 0.02, 1.0),
-                                                   ("fp16", 1e-3, 0.1, 0.1, 0.99)):
+runs = [(dw + "-" + prec, *tol) for dw in ("ane", "cpu")
+        for prec, *tol in (("fp32", 1e-6, 1e-4, 0.02, 1.0), ("fp16", 1e-3, 0.1, 0.1, 0.99))]
+for prec, loss_tol, grad_tol, new_tol, new_frac in runs:
     want = float(np.load(f"{t}/ref/loss.npy"))
     got = float(np.load(f"{t}/{prec}/loss.npy"))
     rel = abs(got - want) / abs(want)
