@@ -53,9 +53,25 @@ void grad_sqrt(Ad *c, Node *n, Node *gy) {
 
 // y = x^-1/2: dx = -gy y^3 / 2, computed as -(gy y) / x / 2: y^3 alone
 // passes fp16's 65504 once x < 6e-4 (an RMSNorm of small activations)
+// The mean under rsqrt(mean(v) + eps) (RMSNorm, LayerNorm), or NULL.
+static Node *norm_mean(Node *u) {
+  if (u->op == OP_ADD && node_is_const(u->in[1]))
+    u = u->in[0];
+  else if (u->op == OP_ADD && node_is_const(u->in[0]))
+    u = u->in[1];
+  return u->op == OP_MEAN ? u : NULL;
+}
+
+// y = x^-1/2: dx = -gy y / (2x). Under a norm's mean the gradient goes to
+// the mean's input directly, its 1/count applied before dividing by the
+// (small) mean: -gy y / (2 count x) stays in fp16's range where -gy y / (2x)
+// would not (embeddings of std 0.02 at dim 288: mean ~4e-4, y ~50).
 void grad_rsqrt(Ad *c, Node *n, Node *gy) {
-  Node *gyy_x = ad_op(c, OP_DIV, mul(c, gy, n, n), n->in[0], n);
-  ad_accum(c, n->in[0], scaled(c, gyy_x, -0.5, n));
+  Node *m = norm_mean(n->in[0]);
+  int64_t out = m ? shape_numel(&m->shape) : 1;
+  double count = m ? (double)(shape_numel(&m->in[0]->shape) / (out ? out : 1)) : 1.0;
+  Node *g = ad_op(c, OP_DIV, scaled(c, mul(c, gy, n, n), -0.5 / count, n), n->in[0], n);
+  ad_accum(c, m ? m->in[0] : n->in[0], g);
 }
 
 // y = x^p: dx = gy p x^(p-1)
