@@ -570,7 +570,9 @@ bool pass_place(Graph *g, Diag *d);
 bool pass_partition(Graph *g, Diag *d);
 extern const Pass lowering[];
 extern const int nlowering;
-// Runs the lowering pipeline for target t (verifier between passes).
+// Runs the lowering pipeline for target t (verifier between passes). A
+// training graph always takes its weights as inputs (P01); o->dw_cpu applies
+// to training graphs only.
 bool lowering_run(Graph *g, Diag *d, const TargetProfile *t, const PipelineOpts *o);
 // A constant: a param, a constant op, or a reshape, slice or broadcast of one (folded).
 bool node_is_const(const Node *n);

@@ -97,7 +97,6 @@ static bool build_trainer(Arena *a, Diag *d, const CliFront *c, const TargetProf
   Graph *g = front_compile(a, d, c->model, &fo);
   if (!g)
     return false;
-  g->dynamic_weights = true;
   if (!lowering_run(g, d, t, &fo.pipe))
     return false;
   ParamSet ps;

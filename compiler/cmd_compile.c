@@ -183,7 +183,7 @@ static bool write_artifacts(Arena *a, Graph *g, Diag *d, const CompileArgs *ca) 
   char *ir = ca->emit & EMIT_IR ? text_of(g, EMIT_IR, &len) : NULL;
   ParamSet ps;
   params_init(&ps, a);
-  g->dynamic_weights = ca->dynamic_weights || g->train; // trained tensors are inputs (P01)
+  g->dynamic_weights = ca->dynamic_weights; // and with --train (lowering_run, P01)
   bool ok = lowering_run(g, d, ca->target, &ca->c.front.pipe);
   if (ok)
     params_init_random(&ps, g, ca->seed);

@@ -763,8 +763,6 @@ int cmd_inspect(int argc, char **argv) {
   PipelineOpts pipe = ia.c.front.pipe;
   pipe.dump = pipe.dump ? pipe.dump : stderr;
   rc = EXIT_USER;
-  if (g)
-    g->dynamic_weights = g->train; // as anec compile --train and anec build lower it (P01)
   if (g && lowering_run(g, &d, ia.target, &pipe)) {
     Insp in = {g, g->plan, &d, model_file_id(&d, g), run_compiles(g, &d)};
     rc = in.compiles >= 0 && write_output(&ia, &in) ? 0 : EXIT_USER;

@@ -393,13 +393,13 @@ static size_t put_bytes(FILE *f, const char *var, const unsigned char *p, size_t
   fprintf(f, "static const unsigned char %s[] = {", var);
   size_t col = 0, len = 0;
   for (size_t i = 0; i < n;) {
-    while (i < n && zeros_at(p, i, n) >= ZERO_RUN)
-      i += zeros_at(p, i, n);
-    size_t end = i;
-    while (end < n && (p[end] || zeros_at(p, end, n) < ZERO_RUN))
-      end += p[end] ? 1 : zeros_at(p, end, n);
-    if (end == i)
-      break;
+    size_t z = zeros_at(p, i, n), end = i;
+    if (z >= ZERO_RUN) { // left out
+      i += z;
+      continue;
+    }
+    while (end < n && (z = zeros_at(p, end, n)) < ZERO_RUN) // a record: up to a long zero run
+      end += z ? z : 1;
     put_u64le(f, i, &col);
     put_u64le(f, end - i, &col);
     len += 16 + (end - i);

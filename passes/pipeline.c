@@ -74,6 +74,7 @@ bool pipeline_run(Graph *g, Diag *d, const PipelineOpts *o) {
 
 bool lowering_run(Graph *g, Diag *d, const TargetProfile *t, const PipelineOpts *o) {
   g->target = t;
+  g->dynamic_weights = g->dynamic_weights || g->train; // trained tensors are inputs (P01)
   g->dw_cpu = o && o->dw_cpu && g->train;
   return passes_run(lowering, nlowering, g, d, o);
 }
