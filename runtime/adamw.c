@@ -8,23 +8,84 @@
 #include <stdlib.h>
 #include <string.h>
 
-void adamw_update(const AdamW *o, int64_t t, float lr, float *w, const float *g, float *m,
-                  float *v, int64_t n, bool decay) {
-  double c1 = 1.0 - pow(o->beta1, (double)t), c2 = 1.0 - pow(o->beta2, (double)t);
-  float shrink = decay ? 1.0f - lr * o->weight_decay : 1.0f;
-  for (int64_t i = 0; i < n; i++) {
-    m[i] = o->beta1 * m[i] + (1.0f - o->beta1) * g[i];
-    v[i] = o->beta2 * v[i] + (1.0f - o->beta2) * g[i] * g[i];
-    double step = lr * ((double)m[i] / c1) / (sqrt((double)v[i] / c2) + o->eps);
-    w[i] = (float)((double)(w[i] * shrink) - step);
+enum { OPT_BLOCK = 1 << 15 }; // elements per block of work (128 KiB per array)
+
+static int64_t opt_blocks(int64_t n) {
+  return (n + OPT_BLOCK - 1) / OPT_BLOCK;
+}
+
+typedef struct AdamWJob {
+  float beta1, beta2, eps, shrink, step, bc2_sqrt, gscale;
+  float *w, *m, *v;
+  const float *g;
+  int64_t n;
+} AdamWJob;
+
+// torch's fp32 AdamW: m lerps to g, v to g², w -= step m / (sqrt(v) / bc2_sqrt + eps).
+static void adamw_block(void *ctx, int64_t b) {
+  const AdamWJob *j = ctx;
+  int64_t lo = b * OPT_BLOCK, hi = lo + OPT_BLOCK < j->n ? lo + OPT_BLOCK : j->n;
+  float *restrict w = j->w, *restrict m = j->m, *restrict v = j->v;
+  const float *restrict g = j->g;
+  for (int64_t i = lo; i < hi; i++) {
+    float gi = j->gscale * g[i];
+    m[i] = j->beta1 * m[i] + (1.0f - j->beta1) * gi;
+    v[i] = j->beta2 * v[i] + (1.0f - j->beta2) * gi * gi;
+    w[i] = w[i] * j->shrink - j->step * m[i] / (sqrtf(v[i]) / j->bc2_sqrt + j->eps);
   }
+}
+
+void adamw_update(const AdamW *o, int64_t t, float lr, float gscale, float *w, const float *g,
+                  float *m, float *v, int64_t n, bool decay) {
+  double c1 = 1.0 - pow(o->beta1, (double)t), c2 = 1.0 - pow(o->beta2, (double)t);
+  AdamWJob j = {o->beta1, o->beta2, o->eps, decay ? 1.0f - lr * o->weight_decay : 1.0f,
+                (float)(lr / c1), (float)sqrt(c2), gscale, w, m, v, g, n};
+  rt_parallel(opt_blocks(n), adamw_block, &j);
+}
+
+typedef struct SumsqJob {
+  const float *g;
+  int64_t n;
+  double *sums; // one per block
+} SumsqJob;
+
+// Eight partial sums, so that the loop vectorizes without reassociation.
+static void sumsq_block(void *ctx, int64_t b) {
+  const SumsqJob *j = ctx;
+  int64_t lo = b * OPT_BLOCK, hi = lo + OPT_BLOCK < j->n ? lo + OPT_BLOCK : j->n, i = lo;
+  double acc[8] = {0};
+  for (; i + 8 <= hi; i += 8)
+    for (int k = 0; k < 8; k++)
+      acc[k] += (double)j->g[i + k] * j->g[i + k];
+  for (; i < hi; i++)
+    acc[0] += (double)j->g[i] * j->g[i];
+  j->sums[b] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+double grad_sumsq(const float *g, int64_t n) {
+  int64_t blocks = opt_blocks(n);
+  double sum = 0, small[64], *sums = blocks <= 64 ? small : malloc((size_t)blocks * sizeof(double));
+  if (!sums) { // no memory for the partial sums: the same blocks, in this thread
+    for (int64_t b = 0; b < blocks; b++) {
+      SumsqJob one = {g + b * OPT_BLOCK, b + 1 < blocks ? OPT_BLOCK : n - b * OPT_BLOCK, small};
+      sumsq_block(&one, 0);
+      sum += small[0];
+    }
+    return sum;
+  }
+  SumsqJob j = {g, n, sums};
+  rt_parallel(blocks, sumsq_block, &j);
+  for (int64_t b = 0; b < blocks; b++)
+    sum += sums[b];
+  if (sums != small)
+    free(sums);
+  return sum;
 }
 
 double grad_global_norm(const float *const *grads, const int64_t *counts, int n) {
   double sum = 0;
   for (int k = 0; k < n; k++)
-    for (int64_t i = 0; i < counts[k]; i++)
-      sum += (double)grads[k][i] * grads[k][i];
+    sum += grad_sumsq(grads[k], counts[k]);
   return sqrt(sum);
 }
 
@@ -58,20 +119,6 @@ bool loss_scale_parse(const char *text, LossScale *ls) {
   if (end == text || *end || !(v > 0) || !isfinite((float)v))
     return false;
   loss_scale_init(ls, (float)v, false);
-  return true;
-}
-
-bool grads_finite(const float *const *grads, const int64_t *counts, int n) {
-  for (int k = 0; k < n; k++) {
-    uint32_t bad = 0; // an all-ones exponent: inf or NaN (an OR the compiler vectorizes)
-    for (int64_t i = 0; i < counts[k]; i++) {
-      uint32_t u;
-      memcpy(&u, &grads[k][i], 4);
-      bad |= (u & 0x7F800000u) == 0x7F800000u;
-    }
-    if (bad)
-      return false;
-  }
   return true;
 }
 

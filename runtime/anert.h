@@ -100,6 +100,16 @@ unsigned char *rt_read_file(const char *path, size_t *n, RtDiag *d);
 // of the first failure (ENOTDIR when dir exists but is not a directory).
 int rt_mkdirs(const char *dir);
 
+// pool.c — worker threads, one per core (ANEC_THREADS overrides, at most
+// 16): rt_parallel calls fn(ctx, b) once for each block b in 0..blocks-1,
+// spread over the workers and the caller, and returns when all are done.
+// Called while the pool is busy, or from inside a block, it runs the blocks
+// in the calling thread. Blocks must not depend on each other's order.
+typedef void RtBlockFn(void *ctx, int64_t block);
+void rt_parallel(int64_t blocks, RtBlockFn *fn, void *ctx);
+// The threads rt_parallel uses (workers + the caller); starts them.
+int rt_threads(void);
+
 //
 // bytes.c — little-endian integers, FNV-1a 64, splitmix64
 //
@@ -399,6 +409,11 @@ void exec_free(Exec *e);
 // Copies t into input `name`: its shape must be the declared one; fp16 and
 // fp32 data convert to the precision; int32 only for integer inputs.
 bool exec_set_input(Exec *e, const char *name, const RtTensor *t, RtDiag *d);
+// Makes t's data the storage of input `name`, read in place by every run (no
+// copy) until exec_free: t must have the declared shape and the stored dtype
+// (fp16 or fp32 by precision, int32 for integers). The caller keeps it alive
+// and fills it before each run.
+bool exec_bind_input(Exec *e, const char *name, const RtTensor *t, RtDiag *d);
 // Runs the function; every input must have been set. Run-time errors: a
 // gather index out of range.
 bool exec_run(Exec *e, RtDiag *d);
@@ -462,7 +477,7 @@ typedef struct RtKernel {
 } RtKernel;
 bool rtk_open(RtKernel *k, const char *name, const char *mil, const RtFile *files, int nfiles,
               ExecPrecision prec, RtDiag *d);
-bool rtk_run(RtKernel *k, RtDiag *d); // sets every input surface, then runs
+bool rtk_run(RtKernel *k, RtDiag *d); // runs on the input surfaces as they are (read in place)
 bool rtk_output(const RtKernel *k, const char *name, RtTensor *view);
 void rtk_close(RtKernel *k);
 
@@ -597,11 +612,15 @@ void sampler_free(Sampler *s);
 typedef struct AdamW {
   float beta1, beta2, eps, weight_decay;
 } AdamW;
-// Update number t (1, 2, ...) of n weights w with gradients g and moments m,
-// v (zero before the first): w -= lr wd w (when decay: matrices, not norms
-// or biases), then w -= lr m_hat / (sqrt(v_hat) + eps).
-void adamw_update(const AdamW *o, int64_t t, float lr, float *w, const float *g, float *m,
-                  float *v, int64_t n, bool decay);
+// Update number t (1, 2, ...) of n weights w with gradients gscale * g and
+// moments m, v (zero before the first): w -= lr wd w (when decay: matrices,
+// not norms or biases), then w -= lr m_hat / (sqrt(v_hat) + eps). fp32
+// arithmetic, as torch's; on all cores.
+void adamw_update(const AdamW *o, int64_t t, float lr, float gscale, float *w, const float *g,
+                  float *m, float *v, int64_t n, bool decay);
+// The sum of squares of g[0..n), in double and on all cores; inf or NaN when
+// any element is. Summed in fixed blocks: the same bits on any core count.
+double grad_sumsq(const float *g, int64_t n);
 // sqrt of the sum of squares of every gradient (n tensors of counts[k]).
 double grad_global_norm(const float *const *grads, const int64_t *counts, int n);
 // The factor that brings a global norm down to max_norm (1: under it, or
@@ -629,8 +648,6 @@ enum { LOSS_SCALE_INTERVAL = 2000 };
 void loss_scale_init(LossScale *ls, float scale, bool dynamic);
 // Parses "N" (N > 0, finite) or "dynamic"; false for anything else.
 bool loss_scale_parse(const char *text, LossScale *ls);
-// Whether every gradient is finite.
-bool grads_finite(const float *const *grads, const int64_t *counts, int n);
 // After a step's backward: whether to apply the update (gradients finite);
 // adjusts the scale and counters for the next step.
 bool loss_scale_update(LossScale *ls, bool finite);

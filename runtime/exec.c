@@ -106,7 +106,7 @@ static void buf_init(Buf *b, const char *name, const MilType *t, MilLoc loc) {
   memset(b, 0, sizeof *b);
   b->name = name;
   b->loc = loc;
-  b->slab = -1;
+  b->slab = b->alias = -1;
   b->last_use = -1;
   if (!t || t->kind != MIL_T_TENSOR || t->dtype == MIL_STRING)
     return;
@@ -520,11 +520,36 @@ static int plan_take(Plan *pl, size_t need) {
   return best;
 }
 
+// An alias's storage: its offset into the buffer it aliases.
+static void *alias_data(const Exec *e, const Buf *b) {
+  const Buf *r = &e->bufs[b->alias];
+  return (char *)r->data + b->alias_off * (int64_t)elem_size(e, r);
+}
+
+// The buffer that holds b's storage: b, or the one it is an alias into.
+static Buf *buf_root(Exec *e, int b) {
+  return &e->bufs[e->bufs[b].alias >= 0 ? e->bufs[b].alias : b];
+}
+
+// Liveness over storage: a buffer lives from the first step that writes it
+// or a part of it until the last that reads it or an alias of it; one that
+// is (or whose alias is) a function output, forever.
+static void plan_liveness(Exec *e) {
+  for (int i = 0; i < e->nsteps; i++) {
+    const Step *s = &e->steps[i];
+    for (int k = 0; k < s->nin + s->nout; k++) {
+      int b = k < s->nin ? s->in[k] : s->out[k - s->nin];
+      if (b >= 0)
+        buf_root(e, b)->last_use = i;
+    }
+  }
+  for (int b = 0; b < e->nbufs; b++)
+    if (e->bufs[b].is_output)
+      buf_root(e, b)->last_use = e->nsteps;
+}
+
 static bool plan_memory(Exec *e) {
-  for (int i = 0; i < e->nsteps; i++)
-    for (int k = 0; k < e->steps[i].nin; k++)
-      if (e->steps[i].in[k] >= 0)
-        e->bufs[e->steps[i].in[k]].last_use = i;
+  plan_liveness(e);
   int cap = 0;
   for (int i = 0; i < e->nsteps; i++)
     cap += e->steps[i].nout;
@@ -532,14 +557,14 @@ static bool plan_memory(Exec *e) {
   for (int i = 0; i < e->nsteps; i++) {
     const Step *s = &e->steps[i];
     for (int k = 0; k < s->nout; k++) {
-      Buf *b = &e->bufs[s->out[k]];
-      b->slab = plan_take(&pl, (size_t)b->count * elem_size(e, b));
-      b->last_use = b->last_use < i ? i : b->last_use;
+      Buf *r = buf_root(e, s->out[k]); // a concat's part: its first part takes its slab
+      if (r->slab < 0 && !r->is_input)
+        r->slab = plan_take(&pl, (size_t)r->count * elem_size(e, r));
     }
     for (int k = 0; k < s->nin + s->nout; k++) {
       int bi = k < s->nin ? s->in[k] : s->out[k - s->nin];
-      const Buf *b = bi >= 0 ? &e->bufs[bi] : NULL;
-      if (b && b->slab >= 0 && b->last_use == i && !b->is_output)
+      const Buf *b = bi >= 0 ? buf_root(e, bi) : NULL;
+      if (b && b->slab >= 0 && b->last_use == i)
         pl.busy[b->slab] = false;
     }
   }
@@ -550,9 +575,81 @@ static bool plan_memory(Exec *e) {
   for (int i = 0; ok && i < e->nbufs; i++)
     if (e->bufs[i].slab >= 0)
       e->bufs[i].data = e->slabs[e->bufs[i].slab];
+  for (int i = 0; ok && i < e->nbufs; i++)
+    if (e->bufs[i].alias >= 0)
+      e->bufs[i].data = alias_data(e, &e->bufs[i]);
   free(pl.size);
   free(pl.busy);
   return ok;
+}
+
+// Moves buffer q's storage (and that of its aliases) to offset `off` of r's.
+static void alias_into(Exec *e, int q, int r, int64_t off) {
+  for (int i = 0; i < e->nbufs; i++)
+    if (e->bufs[i].alias == q)
+      e->bufs[i].alias = r, e->bufs[i].alias_off += off;
+  e->bufs[q].alias = r, e->bufs[q].alias_off = off;
+}
+
+// A reshape keeps its elements in order: its output shares its operand's
+// storage. Not a constant's (which owns its storage) nor into a function
+// output (whose storage stays its own, as a caller may expect).
+static bool alias_reshape(Exec *e, Step *s) {
+  const Buf *in = &e->bufs[s->in[0]];
+  if (in->fixed || e->bufs[s->out[0]].is_output)
+    return false;
+  e->bufs[s->out[0]].alias = in->alias >= 0 ? in->alias : s->in[0];
+  e->bufs[s->out[0]].alias_off = in->alias >= 0 ? in->alias_off : 0;
+  return true;
+}
+
+// Whether part k of a concat can be computed in place, into its output:
+// its storage is a buffer of its own that ops write (not an input, constant
+// or function output), shared with no other part.
+static bool part_placeable(Exec *e, const Step *s, int k) {
+  const Buf *p = &e->bufs[s->in[k]];
+  int q = p->alias >= 0 ? p->alias : s->in[k];
+  const Buf *root = &e->bufs[q];
+  if (root->fixed || root->is_input || root->is_output || root->count != p->count ||
+      q == s->out[0])
+    return false;
+  for (int j = 0; j < k; j++)
+    if (buf_root(e, s->in[j]) == root)
+      return false;
+  return true;
+}
+
+// A concat whose parts are whole blocks of its output (not interleaved, 1s
+// before the axis): each part is computed in place, at its offset.
+static bool alias_concat(Exec *e, Step *s) {
+  const Buf *o = &e->bufs[s->out[0]];
+  if (s->interleave || rt_numel(s->axis, o->dims) != 1)
+    return false;
+  for (int k = 0; k < s->nin; k++)
+    if (!part_placeable(e, s, k))
+      return false;
+  int64_t off = 0;
+  for (int k = 0; k < s->nin; k++) {
+    const Buf *p = &e->bufs[s->in[k]];
+    alias_into(e, p->alias >= 0 ? p->alias : s->in[k], s->out[0], off);
+    off += p->count;
+  }
+  return true;
+}
+
+// Aliasing: reshapes and block concats become storage shared with their
+// operands, and their steps go. Before the plan.
+static void exec_alias(Exec *e) {
+  for (int i = 0; i < e->nsteps; i++) {
+    Step *s = &e->steps[i];
+    if (!s->def)
+      continue;
+    bool gone = !strcmp(s->op->op, "reshape")  ? alias_reshape(e, s)
+                : !strcmp(s->op->op, "concat") ? alias_concat(e, s)
+                                               : false;
+    if (gone)
+      s->def = NULL;
+  }
 }
 
 // Fusion: a softmax over the last axis takes the elementwise ops that feed it
@@ -609,6 +706,10 @@ static void exec_fuse(Exec *e) {
   for (int i = 0; i < e->nsteps; i++)
     if (e->steps[i].def && exec_op_is_row_softmax(&e->steps[i]))
       fuse_softmax(e, &e->steps[i]);
+}
+
+// Drops the steps that fusion and aliasing took away.
+static void exec_compact(Exec *e) {
   int n = 0;
   for (int i = 0; i < e->nsteps; i++)
     if (e->steps[i].def)
@@ -631,6 +732,8 @@ static bool prep_all(Prep *P) {
   if (P->failed || !prep_outputs(P))
     return false;
   exec_fuse(e);
+  exec_alias(e);
+  exec_compact(e);
   return plan_memory(e) || prep_error(P, e->f->loc, "out of memory for the buffers");
 }
 
@@ -738,7 +841,21 @@ static const void *view_in(Exec *e, const Buf *b) {
   return v;
 }
 
+// A mover (reshape, slices, transpose, concat, split) copies stored elements
+// as they are: no widening to fp32 and back.
+static bool step_move(Exec *e, Step *s, RtDiag *d) {
+  const Buf *o = &e->bufs[s->out[0]];
+  s->esize = o->is_int || e->prec == EXEC_FP32 ? 4 : 2;
+  for (int k = 0; k < s->nin; k++)
+    s->iv[k] = s->in[k] >= 0 ? e->bufs[s->in[k]].data : NULL;
+  for (int k = 0; k < s->nout; k++)
+    s->ov[k] = e->bufs[s->out[k]].data;
+  return s->def->run(e, s, d);
+}
+
 static bool step_run(Exec *e, Step *s, RtDiag *d) {
+  if (s->def->moves)
+    return step_move(e, s, d);
   for (int k = 0; k < s->nin; k++) {
     const Buf *b = s->in[k] >= 0 ? &e->bufs[s->in[k]] : NULL;
     s->iv[k] = !b ? NULL : k == 0 && s->stored_io ? b->data : view_in(e, b);
@@ -816,15 +933,22 @@ static bool check_input(const Exec *e, const Buf *b, const RtTensor *t, RtDiag *
   return true;
 }
 
-bool exec_set_input(Exec *e, const char *name, const RtTensor *t, RtDiag *d) {
+// Input `name`'s variable; -1 (reported, listing the inputs) if none.
+static int find_input(const Exec *e, const char *name, RtDiag *d) {
   int v = find_var(e, e->f->inputs, e->f->ninputs, name);
   if (v < 0) {
     char names[512];
     exec_input_names(e, names, sizeof names);
     mil_error_at(d, e->p, e->f->loc, "function '%s' has no input '%s'; its inputs: %s",
                  e->f->name, name, names);
-    return false;
   }
+  return v;
+}
+
+bool exec_set_input(Exec *e, const char *name, const RtTensor *t, RtDiag *d) {
+  int v = find_input(e, name, d);
+  if (v < 0)
+    return false;
   Buf *b = &e->bufs[v];
   if (!check_input(e, b, t, d))
     return false;
@@ -835,6 +959,30 @@ bool exec_set_input(Exec *e, const char *name, const RtTensor *t, RtDiag *d) {
     f32_to_fp16_n(t->data, b->data, n);
   else
     fp16_to_f32_n(t->data, b->data, n);
+  b->is_set = true;
+  return true;
+}
+
+bool exec_bind_input(Exec *e, const char *name, const RtTensor *t, RtDiag *d) {
+  int v = find_input(e, name, d);
+  if (v < 0)
+    return false;
+  Buf *b = &e->bufs[v];
+  MilDType stored = b->is_int ? MIL_INT32 : e->prec == EXEC_FP32 ? MIL_FP32 : MIL_FP16;
+  if (!check_input(e, b, t, d))
+    return false;
+  if (t->dtype != stored) {
+    mil_error_at(d, e->p, b->loc, "input '%s' is bound as %s; the executor stores it as %s",
+                 b->name, mil_dtype_name(t->dtype), mil_dtype_name(stored));
+    return false;
+  }
+  if (b->owned)
+    free(b->data);
+  b->owned = false;
+  b->data = t->data;
+  for (int i = 0; i < e->nbufs; i++) // reshapes of the input see the new storage
+    if (e->bufs[i].alias == v)
+      e->bufs[i].data = alias_data(e, &e->bufs[i]);
   b->is_set = true;
   return true;
 }

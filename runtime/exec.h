@@ -26,6 +26,8 @@ typedef struct Buf {
   bool is_input, is_output, is_set;
   int last_use;          // the last step that reads it, for the memory plan
   int slab;              // memory plan: the slab holding it, -1 for none
+  int alias;             // storage inside another buffer's (a reshape's output, a
+  int64_t alias_off;     // part of a concat): that buffer and the element offset; else -1
 } Buf;
 
 typedef struct Exec Exec;
@@ -37,6 +39,7 @@ typedef struct OpDef {
   int code;                                        // the variant of a shared kernel
   bool (*prep)(Prep *P, Step *s);                  // operands, parameters, output shapes
   bool (*run)(Exec *e, const Step *s, RtDiag *d);  // false: an error reported to d
+  bool moves; // only moves elements: runs on the storage (Step.esize bytes each), any precision
 } OpDef;
 
 // The source positions and strides of a copy: out[i] = in[base + sum idx * strides].
@@ -80,6 +83,7 @@ struct Step {
   int nprologue;
   int prologue[2];        // binary op codes
   bool stored_io;         // iv[0] and ov[0] point at the storage (fp16 or fp32)
+  int esize;              // def->moves: the bytes of a stored element (2 or 4)
 };
 
 // Prepare-time helpers for the ops' prep functions (exec.c). Each reports

@@ -707,26 +707,37 @@ static bool prep_reshape(Prep *P, Step *s) {
 
 static bool run_copy(Exec *e, const Step *s, RtDiag *d) {
   (void)d;
-  memcpy(s->ov[0], s->iv[0], (size_t)step_out(e, s, 0)->count * 4);
+  memcpy(s->ov[0], s->iv[0], (size_t)(step_out(e, s, 0)->count * s->esize));
   return true;
+}
+
+// One row of a strided copy: n elements of esize bytes, inc elements apart.
+static void copy_row(void *o, const void *x, int64_t n, int64_t inc, int esize) {
+  if (inc == 1)
+    memcpy(o, x, (size_t)(n * esize));
+  else if (esize == 2)
+    for (int64_t i = 0; i < n; i++)
+      ((uint16_t *)o)[i] = ((const uint16_t *)x)[i * inc];
+  else
+    for (int64_t i = 0; i < n; i++)
+      ((uint32_t *)o)[i] = ((const uint32_t *)x)[i * inc];
 }
 
 // Out-of-place strided copy (transpose and the slices): rows of the last dim.
 static bool run_strided(Exec *e, const Step *s, RtDiag *d) {
   (void)d;
   const Copy *c = &s->copy;
-  const uint32_t *x = (const uint32_t *)s->iv[0] + c->base;
-  uint32_t *o = s->ov[0];
+  const char *x = (const char *)s->iv[0] + c->base * s->esize;
+  char *o = s->ov[0];
   int64_t count = step_out(e, s, 0)->count;
   if (c->rank == 0) {
-    o[0] = x[0];
+    memcpy(o, x, (size_t)s->esize);
     return true;
   }
   int64_t n = c->dims[c->rank - 1], inc = c->strides[c->rank - 1];
   for (int64_t row = 0; n && row < count / n; row++) {
-    const uint32_t *src = x + dims_offset(row, c->rank - 1, c->dims, c->strides);
-    for (int64_t i = 0; i < n; i++)
-      o[row * n + i] = src[i * inc];
+    int64_t at = dims_offset(row, c->rank - 1, c->dims, c->strides);
+    copy_row(o + row * n * s->esize, x + at * s->esize, n, inc, s->esize);
   }
   return true;
 }
@@ -871,16 +882,17 @@ static bool run_concat(Exec *e, const Step *s, RtDiag *d) {
   const Buf *o = step_out(e, s, 0);
   int64_t outer, inner, done = 0, oa = o->dims[s->axis];
   around_axis(o, s->axis, &outer, &inner);
+  inner *= s->esize; // bytes from here on
   for (int k = 0; k < s->nin; k++) {
-    const uint32_t *x = s->iv[k];
+    const char *x = s->iv[k];
     int64_t a = step_in(e, s, k)->dims[s->axis];
     for (int64_t i = 0; i < outer; i++) {
-      uint32_t *dst = (uint32_t *)s->ov[0] + i * oa * inner;
+      char *dst = (char *)s->ov[0] + i * oa * inner;
       if (!s->interleave)
-        memcpy(dst + done * inner, x + i * a * inner, (size_t)(a * inner) * 4);
+        memcpy(dst + done * inner, x + i * a * inner, (size_t)(a * inner));
       else
         for (int64_t j = 0; j < a; j++)
-          memcpy(dst + (j * s->nin + k) * inner, x + (i * a + j) * inner, (size_t)inner * 4);
+          memcpy(dst + (j * s->nin + k) * inner, x + (i * a + j) * inner, (size_t)inner);
     }
     done += a;
   }
@@ -923,11 +935,12 @@ static bool run_split(Exec *e, const Step *s, RtDiag *d) {
   const Buf *x = step_in(e, s, 0);
   int64_t outer, inner, done = 0, xa = x->dims[s->axis];
   around_axis(x, s->axis, &outer, &inner);
+  inner *= s->esize; // bytes from here on
   for (int k = 0; k < s->nout; k++) {
     int64_t a = step_out(e, s, k)->dims[s->axis];
     for (int64_t i = 0; i < outer; i++)
-      memcpy((uint32_t *)s->ov[k] + i * a * inner,
-             (const uint32_t *)s->iv[0] + (i * xa + done) * inner, (size_t)(a * inner) * 4);
+      memcpy((char *)s->ov[k] + i * a * inner, (const char *)s->iv[0] + (i * xa + done) * inner,
+             (size_t)(a * inner));
     done += a;
   }
   return true;
@@ -1350,47 +1363,47 @@ static bool run_sdpa(Exec *e, const Step *s, RtDiag *d) {
 // The op table, sorted by name
 //
 static const OpDef op_defs[] = {
-    {"abs", U_ABS, prep_unary, run_unary},
-    {"add", B_ADD, prep_binary, run_binary},
-    {"band_part", 0, prep_band_part, run_band_part},
-    {"cast", 0, prep_cast, run_cast},
-    {"concat", 0, prep_concat, run_concat},
-    {"conv", 0, prep_conv, run_conv},
-    {"erf", U_ERF, prep_unary, run_unary},
-    {"exp", U_EXP, prep_unary, run_unary},
-    {"gather", 0, prep_gather, run_gather},
-    {"gelu", U_GELU, prep_unary, run_unary},
-    {"identity", U_IDENTITY, prep_unary, run_unary},
-    {"layer_norm", 0, prep_layer_norm, run_layer_norm},
-    {"linear", 0, prep_linear, run_linear},
-    {"log", U_LOG, prep_unary, run_unary},
-    {"matmul", 0, prep_matmul, run_matmul},
-    {"maximum", B_MAX, prep_binary, run_binary},
-    {"minimum", B_MIN, prep_binary, run_binary},
-    {"mul", B_MUL, prep_binary, run_binary},
-    {"pow", B_POW, prep_binary, run_binary},
-    {"real_div", B_DIV, prep_binary, run_binary},
-    {"reduce_max", R_MAX, prep_reduce, run_reduce},
-    {"reduce_mean", R_MEAN, prep_reduce, run_reduce},
-    {"reduce_min", R_MIN, prep_reduce, run_reduce},
-    {"reduce_prod", R_PROD, prep_reduce, run_reduce},
-    {"reduce_sum", R_SUM, prep_reduce, run_reduce},
-    {"relu", U_RELU, prep_unary, run_unary},
-    {"reshape", 0, prep_reshape, run_copy},
-    {"rsqrt", U_RSQRT, prep_unary, run_unary},
-    {"scaled_dot_product_attention", 0, prep_sdpa, run_sdpa},
-    {"select", 0, prep_select, run_select},
-    {"sigmoid", U_SIGMOID, prep_unary, run_unary},
-    {"silu", U_SILU, prep_unary, run_unary},
-    {"slice_by_index", 0, prep_slice_by_index, run_strided},
-    {"slice_by_size", 0, prep_slice_by_size, run_strided},
-    {"softmax", 0, prep_softmax, run_softmax},
-    {"split", 0, prep_split, run_split},
-    {"sqrt", U_SQRT, prep_unary, run_unary},
-    {"square", U_SQUARE, prep_unary, run_unary},
-    {"sub", B_SUB, prep_binary, run_binary},
-    {"tanh", U_TANH, prep_unary, run_unary},
-    {"transpose", 0, prep_transpose, run_strided},
+    {"abs", U_ABS, prep_unary, run_unary, false},
+    {"add", B_ADD, prep_binary, run_binary, false},
+    {"band_part", 0, prep_band_part, run_band_part, false},
+    {"cast", 0, prep_cast, run_cast, false},
+    {"concat", 0, prep_concat, run_concat, true},
+    {"conv", 0, prep_conv, run_conv, false},
+    {"erf", U_ERF, prep_unary, run_unary, false},
+    {"exp", U_EXP, prep_unary, run_unary, false},
+    {"gather", 0, prep_gather, run_gather, false},
+    {"gelu", U_GELU, prep_unary, run_unary, false},
+    {"identity", U_IDENTITY, prep_unary, run_unary, false},
+    {"layer_norm", 0, prep_layer_norm, run_layer_norm, false},
+    {"linear", 0, prep_linear, run_linear, false},
+    {"log", U_LOG, prep_unary, run_unary, false},
+    {"matmul", 0, prep_matmul, run_matmul, false},
+    {"maximum", B_MAX, prep_binary, run_binary, false},
+    {"minimum", B_MIN, prep_binary, run_binary, false},
+    {"mul", B_MUL, prep_binary, run_binary, false},
+    {"pow", B_POW, prep_binary, run_binary, false},
+    {"real_div", B_DIV, prep_binary, run_binary, false},
+    {"reduce_max", R_MAX, prep_reduce, run_reduce, false},
+    {"reduce_mean", R_MEAN, prep_reduce, run_reduce, false},
+    {"reduce_min", R_MIN, prep_reduce, run_reduce, false},
+    {"reduce_prod", R_PROD, prep_reduce, run_reduce, false},
+    {"reduce_sum", R_SUM, prep_reduce, run_reduce, false},
+    {"relu", U_RELU, prep_unary, run_unary, false},
+    {"reshape", 0, prep_reshape, run_copy, true},
+    {"rsqrt", U_RSQRT, prep_unary, run_unary, false},
+    {"scaled_dot_product_attention", 0, prep_sdpa, run_sdpa, false},
+    {"select", 0, prep_select, run_select, false},
+    {"sigmoid", U_SIGMOID, prep_unary, run_unary, false},
+    {"silu", U_SILU, prep_unary, run_unary, false},
+    {"slice_by_index", 0, prep_slice_by_index, run_strided, true},
+    {"slice_by_size", 0, prep_slice_by_size, run_strided, true},
+    {"softmax", 0, prep_softmax, run_softmax, false},
+    {"split", 0, prep_split, run_split, true},
+    {"sqrt", U_SQRT, prep_unary, run_unary, false},
+    {"square", U_SQUARE, prep_unary, run_unary, false},
+    {"sub", B_SUB, prep_binary, run_binary, false},
+    {"tanh", U_TANH, prep_unary, run_unary, false},
+    {"transpose", 0, prep_transpose, run_strided, true},
 };
 enum { NOPS = sizeof op_defs / sizeof *op_defs };
 

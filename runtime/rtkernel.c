@@ -73,7 +73,7 @@ static void remove_files(const char *dir, const RtFile *files, int n) {
   rmdir(dir);
 }
 
-static bool alloc_inputs(RtKernel *k, ExecPrecision prec) {
+static bool alloc_inputs(RtKernel *k, ExecPrecision prec, RtDiag *d) {
   const MilFunc *f = &k->prog->funcs[0];
   if (f->ninputs > RTK_MAX_IO)
     return false;
@@ -84,6 +84,8 @@ static bool alloc_inputs(RtKernel *k, ExecPrecision prec) {
                          v->type->dims))
       return false;
     snprintf(k->in_name[i], sizeof k->in_name[i], "%s", v->name);
+    if (!exec_bind_input(k->exec, k->in_name[i], &k->in[i], d)) // the executor reads it in place
+      return false;
   }
   return true;
 }
@@ -102,7 +104,7 @@ bool rtk_open(RtKernel *k, const char *name, const char *mil, const RtFile *file
   k->prog = ok ? mil_read_text(name, mil, strlen(mil), dir, d) : NULL;
   k->exec = k->prog ? exec_prepare(k->prog, &k->prog->funcs[0], prec, d) : NULL;
   remove_files(dir, files, nfiles); // the executor holds the weights now
-  if (!k->exec || !alloc_inputs(k, prec)) {
+  if (!k->exec || !alloc_inputs(k, prec, d)) {
     rtk_close(k);
     return false;
   }
@@ -110,10 +112,7 @@ bool rtk_open(RtKernel *k, const char *name, const char *mil, const RtFile *file
 }
 
 bool rtk_run(RtKernel *k, RtDiag *d) {
-  for (int i = 0; i < k->nin; i++)
-    if (!exec_set_input(k->exec, k->in_name[i], &k->in[i], d))
-      return false;
-  return exec_run(k->exec, d);
+  return exec_run(k->exec, d); // the executor reads the input surfaces in place
 }
 
 bool rtk_output(const RtKernel *k, const char *name, RtTensor *view) {

@@ -577,18 +577,14 @@ static bool accumulate(Trainer *t, double *loss) {
   return true;
 }
 
-// Unscales and clips the gradients, then AdamW's update number step - skipped.
-static void update(Trainer *t, float scale, float lr) {
-  for (int64_t i = 0; scale != 1.0f && i < t->total; i++)
-    t->g[i] /= scale;
-  float clip = grad_clip_scale(grad_global_norm((const float *const *)t->gt, t->counts, t->nt),
-                               (float)t->a.grad_clip);
-  for (int64_t i = 0; clip != 1.0f && i < t->total; i++)
-    t->g[i] *= clip;
+// AdamW's update number step - skipped, with the gradients unscaled and
+// clipped on the fly (sumsq: of the scaled gradients).
+static void update(Trainer *t, float scale, double sumsq, float lr) {
+  float clip = grad_clip_scale(sqrt(sumsq) / scale, (float)t->a.grad_clip);
   int64_t k = t->step - t->ls.skipped + 1;
   for (int i = 0; i < t->nt; i++)
-    adamw_update(&t->opt, k, lr, t->wt[i], t->gt[i], t->mt[i], t->vt[i], t->counts[i],
-                 t->m->tensors[i].decay);
+    adamw_update(&t->opt, k, lr, clip / scale, t->wt[i], t->gt[i], t->mt[i], t->vt[i],
+                 t->counts[i], t->m->tensors[i].decay);
 }
 
 // --dump-grads: the step's loss and its gradients divided by the loss scale
@@ -625,11 +621,11 @@ static bool train_step(Trainer *t, TrainStat *st) {
   float scale = t->ls.scale; // the backward's: the update may change it
   if (t->a.dump_grads && !dump_grads(t, loss, scale))
     return false;
-  bool finite = grads_finite((const float *const *)t->gt, t->counts, t->nt);
-  bool apply = loss_scale_update(&t->ls, finite);
+  double sumsq = grad_sumsq(t->g, t->total); // inf or NaN when a gradient is
+  bool apply = loss_scale_update(&t->ls, isfinite(sumsq));
   float lr = lr_schedule(t->step, t->a.warmup, t->a.steps, (float)t->a.lr, (float)t->a.min_lr);
   if (apply)
-    update(t, scale, lr);
+    update(t, scale, sumsq, lr);
   t->step++;
   double ms = now_ms() - t0, tokens = (double)(t->a.batch * t->a.accum * t->m->seq);
   *st = (TrainStat){t->step, t->a.steps, loss, lr, ms, tokens / (ms / 1e3), !apply};

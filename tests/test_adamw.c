@@ -11,6 +11,8 @@
 #include "anert.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 enum { N = 37, STEPS = 6 };
 
@@ -65,7 +67,7 @@ static void run_case(bool decay, float max_norm) {
     for (int i = 0; i < N; i++)
       gd[i] = (double)(g[i] *= scale);
     float lr = lr_schedule(t - 1, 3, STEPS, 1e-2f, 1e-3f);
-    adamw_update(&o, t, lr, w, g, m, v, N, decay);
+    adamw_update(&o, t, lr, 1.0f, w, g, m, v, N, decay);
     ref_step(&r, gd, t, lr, &o, decay);
     expect_close("w", t, w, r.w);
     expect_close("m", t, m, r.m);
@@ -139,19 +141,49 @@ static void test_loss_scale(void **state) {
   assert_true(ls.scale == LOSS_SCALE_MIN);
 }
 
-static void test_grads_finite(void **state) {
+// A step's finiteness check: the sum of squares is inf or NaN when a gradient is.
+static void test_sumsq_finite(void **state) {
   (void)state;
-  float a[5] = {1, -2, 0x1p-149f, 3.4e38f, -0.0f}, b[3] = {0, 0, 0};
-  const float *g[2] = {a, b};
-  const int64_t counts[2] = {5, 3};
-  assert_true(grads_finite(g, counts, 2));
-  b[2] = INFINITY;
-  assert_false(grads_finite(g, counts, 2));
-  b[2] = -INFINITY;
-  assert_false(grads_finite(g, counts, 2));
-  b[2] = NAN;
-  assert_false(grads_finite(g, counts, 2));
-  assert_true(grads_finite(g, counts, 1));
+  float a[8] = {1, -2, 0x1p-149f, 3.4e38f, -0.0f, 0, 0, 0};
+  assert_true(isfinite(grad_sumsq(a, 8)));
+  float bad[3] = {INFINITY, -INFINITY, NAN};
+  for (int k = 0; k < 3; k++) {
+    a[7] = bad[k];
+    assert_false(isfinite(grad_sumsq(a, 8)));
+  }
+  assert_true(grad_sumsq(a, 7) == 1 + 4 + 0x1p-298 + (double)3.4e38f * 3.4e38f);
+}
+
+// Many blocks (spread over the pool's threads): the sum of squares against
+// a serial double sum (relative 1e-12), and AdamW with a gradient factor
+// against the double reference of one tensor in pieces (relative 1e-5).
+static void test_many_blocks(void **state) {
+  (void)state;
+  enum { BIG = 5 * 32768 + 123 };
+  float *g = malloc(BIG * sizeof(float)), *w = malloc(BIG * sizeof(float));
+  float *m = calloc(BIG, sizeof(float)), *v = calloc(BIG, sizeof(float));
+  assert_non_null(g && w && m && v);
+  uint64_t seed = 7;
+  double want = 0;
+  for (int i = 0; i < BIG; i++) {
+    g[i] = (float)rnd(&seed), w[i] = (float)rnd(&seed);
+    want += (double)g[i] * g[i];
+  }
+  double got = grad_sumsq(g, BIG);
+  if (fabs(got - want) > 1e-12 * want)
+    fail_msg("grad_sumsq %.17g, want %.17g", got, want);
+  AdamW o = {0.9f, 0.95f, 1e-8f, 0.1f};
+  float w0[N];
+  memcpy(w0, w + BIG - N, sizeof w0);
+  adamw_update(&o, 1, 1e-2f, 0.25f, w, g, m, v, BIG, true);
+  Ref r = {{0}, {0}, {0}};
+  double gd[N];
+  for (int i = 0; i < N; i++)
+    r.w[i] = w0[i], gd[i] = 0.25 * g[BIG - N + i];
+  ref_step(&r, gd, 1, 1e-2f, &o, true);
+  expect_close("w (the last block)", 1, w + BIG - N, r.w);
+  expect_close("m (the last block)", 1, m + BIG - N, r.m);
+  free(g), free(w), free(m), free(v);
 }
 
 int main(void) {
@@ -160,7 +192,8 @@ int main(void) {
       cmocka_unit_test(test_clip),
       cmocka_unit_test(test_schedule),
       cmocka_unit_test(test_loss_scale),
-      cmocka_unit_test(test_grads_finite),
+      cmocka_unit_test(test_sumsq_finite),
+      cmocka_unit_test(test_many_blocks),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

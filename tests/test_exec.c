@@ -516,6 +516,34 @@ static void test_data_movement(void **state) {
   }
 }
 
+// Reshapes share their operand's storage (no copy): the operand must then live
+// as long as its aliases are read, or the plan would hand its slab to u.
+static const char alias_tmpl[] =
+    "program(1.3)\n{\n  func main<ios18>(tensor<$T, [4, 8]> x) {\n"
+    "    tensor<$T, [4, 8]> t = exp(x = x)[name = string(\"t\")];\n"
+    "    tensor<$T, [8, 4]> r = reshape(x = t, shape = tensor<int32, [2]>([8, 4]))[name = string(\"r\")];\n"
+    "    tensor<$T, [32]> r2 = reshape(x = r, shape = tensor<int32, [1]>([32]))[name = string(\"r2\")];\n"
+    "    tensor<$T, [4, 8]> u = mul(x = x, y = x)[name = string(\"u\")];\n"
+    "    tensor<$T, [32]> v = reshape(x = u, shape = tensor<int32, [1]>([32]))[name = string(\"v\")];\n"
+    "    tensor<$T, [32]> z = add(x = r2, y = v)[name = string(\"z\")];\n"
+    "    tensor<$T, [4, 8]> zz = reshape(x = z, shape = tensor<int32, [2]>([4, 8]))[name = string(\"zz\")];\n"
+    "  } -> (zz);\n}\n";
+
+static void test_reshape_alias(void **state) {
+  (void)state;
+  for (int pi = 0; pi < 2; pi++) {
+    Run r;
+    run_open(&r, alias_tmpl, (ExecPrecision)pi, NULL);
+    double *x = run_random(&r, "x", 23, 0.25, 1.25, false), want[32];
+    run_exec(&r);
+    for (int i = 0; i < 32; i++)
+      want[i] = stored(r.prec, exp(x[i])) + stored(r.prec, x[i] * x[i]);
+    expect_close("exp(x) + x*x through reshapes", run_get(&r, "zz", NULL), want, 32,
+                 2 * tol_for(r.prec), 0);
+    run_close(&r);
+  }
+}
+
 static const char cast_gather_tmpl[] =
     "program(1.3)\n{\n  func main<ios18>(tensor<$T, [2, 5]> x, tensor<int32, [3]> ids, tensor<$T, [4, 3]> tab) {\n"
     "    tensor<int32, [2, 5]> xi = cast(x = x, dtype = string(\"int32\"))[name = string(\"xi\")];\n"
@@ -1165,6 +1193,73 @@ static void test_input_errors(void **state) {
   run_close(&r);
 }
 
+// A concat of whole blocks computes its parts in place: a part read after
+// the concat, a part reached through a reshape, and (not placeable) the
+// function's input itself, which falls back to copying.
+static const char place_tmpl[] =
+    "program(1.3)\n{\n  func main<ios18>(tensor<$T, [1, 2, 4]> x) {\n"
+    "    tensor<$T, [1, 2, 4]> a = exp(x = x)[name = string(\"a\")];\n"
+    "    tensor<$T, [8]> b0 = mul(x = tensor<$T, [8]>([1, 2, 3, 4, 5, 6, 7, 8]), y = tensor<$T, [8]>([2, 2, 2, 2, 2, 2, 2, 2]))[name = string(\"b0\")];\n"
+    "    tensor<$T, [1, 2, 4]> b = reshape(x = b0, shape = tensor<int32, [3]>([1, 2, 4]))[name = string(\"b\")];\n"
+    "    tensor<$T, [1, 4, 4]> c = concat(values = (a, b), axis = int32(1))[name = string(\"c\")];\n"
+    "    tensor<$T, [1, 2, 4]> d = add(x = a, y = x)[name = string(\"d\")];\n"
+    "    tensor<$T, [1, 4, 4]> e = concat(values = (d, x), axis = int32(1))[name = string(\"e\")];\n"
+    "    tensor<$T, [1, 4, 4]> f = add(x = c, y = e)[name = string(\"f\")];\n"
+    "  } -> (f);\n}\n";
+
+static void test_concat_in_place(void **state) {
+  (void)state;
+  for (int pi = 0; pi < 2; pi++) {
+    Run r;
+    run_open(&r, place_tmpl, (ExecPrecision)pi, NULL);
+    double *x = run_random(&r, "x", 24, 0.25, 1.25, false), want[16];
+    run_exec(&r);
+    for (int i = 0; i < 8; i++) {
+      double a = stored(r.prec, exp(x[i])), d = stored(r.prec, a + x[i]);
+      want[i] = stored(r.prec, a + d);
+      want[8 + i] = stored(r.prec, 2.0 * (i + 1) + x[i]);
+    }
+    expect_close("concats in place", run_get(&r, "f", NULL), want, 16, 2 * tol_for(r.prec), 0);
+    run_close(&r);
+  }
+}
+
+// A bound input is read in place by every run, its reshapes included; a
+// binding of another dtype than the stored one is refused.
+static const char bind_tmpl[] =
+    "program(1.3)\n{\n  func main<ios18>(tensor<$T, [2, 3]> x) {\n"
+    "    tensor<$T, [3, 2]> r = reshape(x = x, shape = tensor<int32, [2]>([3, 2]))[name = string(\"r\")];\n"
+    "    tensor<$T, [3, 2]> y = mul(x = r, y = r)[name = string(\"y\")];\n"
+    "  } -> (y);\n}\n";
+
+static void test_bind_input(void **state) {
+  (void)state;
+  Run r;
+  run_open(&r, bind_tmpl, EXEC_FP32, NULL);
+  float v[6] = {1, 2, 3, 4, 5, 6};
+  RtTensor x = {MIL_FP32, 2, {2, 3}, 6, v};
+  RtDiag d = {.out = stderr};
+  assert_true(exec_bind_input(r.e, "x", &x, &d));
+  for (int pass = 0; pass < 2; pass++) {
+    run_exec(&r);
+    double *y = run_get(&r, "y", NULL), want[6];
+    for (int i = 0; i < 6; i++)
+      want[i] = (double)v[i] * v[i];
+    expect_exact(pass ? "y after the bound x changed" : "y of the bound x", y, want, 6);
+    for (int i = 0; i < 6; i++)
+      v[i] = -0.5f * v[i];
+  }
+  char err[1024];
+  FILE *out = fmemopen(err, sizeof err, "w");
+  RtDiag e = {.out = out};
+  uint16_t h[6] = {0};
+  RtTensor half = {MIL_FP16, 2, {2, 3}, 6, h};
+  assert_false(exec_bind_input(r.e, "x", &half, &e));
+  fclose(out);
+  assert_non_null(strstr(err, "input 'x' is bound as fp16; the executor stores it as fp32"));
+  run_close(&r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_unary),
@@ -1172,6 +1267,9 @@ int main(void) {
       cmocka_unit_test(test_reductions),
       cmocka_unit_test(test_layer_norm),
       cmocka_unit_test(test_data_movement),
+      cmocka_unit_test(test_reshape_alias),
+      cmocka_unit_test(test_bind_input),
+      cmocka_unit_test(test_concat_in_place),
       cmocka_unit_test(test_cast_select_gather),
       cmocka_unit_test(test_matmul),
       cmocka_unit_test(test_conv),

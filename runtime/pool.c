@@ -1,0 +1,110 @@
+// pool.c — the runtime's worker threads, one per core: rt_parallel runs a
+// function over blocks 0..n-1 on all of them (the caller included) and
+// returns when every block is done. Workers sleep between jobs (no spinning
+// against OpenBLAS's threads); a call made while the pool is busy, or from a
+// worker, runs its blocks in the calling thread.
+#include "anert.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+enum { POOL_MAX_THREADS = 16 };
+
+typedef struct Pool {
+  pthread_mutex_t busy; // held by the caller of a job
+  pthread_mutex_t lock; // guards what follows
+  pthread_cond_t wake, done;
+  int threads;       // workers + the caller
+  uint64_t job;      // a job's number: workers wait for it to change
+  int joined;        // workers that took the current job
+  int running;       // workers inside it
+  RtBlockFn *fn;
+  void *ctx;
+  int64_t blocks;
+  atomic_llong next; // the next block to take
+} Pool;
+
+static Pool pool = {.busy = PTHREAD_MUTEX_INITIALIZER,
+                    .lock = PTHREAD_MUTEX_INITIALIZER,
+                    .wake = PTHREAD_COND_INITIALIZER,
+                    .done = PTHREAD_COND_INITIALIZER};
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static _Thread_local bool in_worker;
+
+// Takes blocks until none are left.
+static void pool_work(RtBlockFn *fn, void *ctx, int64_t blocks) {
+  for (int64_t b; (b = atomic_fetch_add(&pool.next, 1)) < blocks;)
+    fn(ctx, b);
+}
+
+static void *pool_worker(void *arg) {
+  (void)arg;
+  in_worker = true;
+  uint64_t seen = 0;
+  pthread_mutex_lock(&pool.lock);
+  for (;;) {
+    while (pool.job == seen)
+      pthread_cond_wait(&pool.wake, &pool.lock);
+    seen = pool.job;
+    RtBlockFn *fn = pool.fn;
+    void *ctx = pool.ctx;
+    int64_t blocks = pool.blocks;
+    pool.joined++, pool.running++;
+    pthread_mutex_unlock(&pool.lock);
+    pool_work(fn, ctx, blocks);
+    pthread_mutex_lock(&pool.lock);
+    pool.running--;
+    pthread_cond_signal(&pool.done);
+  }
+  return NULL;
+}
+
+// ANEC_THREADS, else the online cores; at most POOL_MAX_THREADS.
+static int pool_size(void) {
+  const char *env = getenv("ANEC_THREADS");
+  long n = env ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+  return n < 1 ? 1 : n > POOL_MAX_THREADS ? POOL_MAX_THREADS : (int)n;
+}
+
+static void pool_start(void) {
+  pool.threads = 1;
+  for (int i = 1; i < pool_size(); i++) {
+    pthread_t th;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&th, &attr, pool_worker, NULL) == 0)
+      pool.threads++;
+    pthread_attr_destroy(&attr);
+  }
+}
+
+int rt_threads(void) {
+  pthread_once(&pool_once, pool_start);
+  return pool.threads;
+}
+
+void rt_parallel(int64_t blocks, RtBlockFn *fn, void *ctx) {
+  if (blocks <= 1 || in_worker || rt_threads() == 1 || pthread_mutex_trylock(&pool.busy)) {
+    for (int64_t b = 0; b < blocks; b++)
+      fn(ctx, b);
+    return;
+  }
+  pthread_mutex_lock(&pool.lock);
+  pool.fn = fn, pool.ctx = ctx, pool.blocks = blocks;
+  atomic_store(&pool.next, 0);
+  pool.joined = 0;
+  pool.job++;
+  pthread_cond_broadcast(&pool.wake);
+  pthread_mutex_unlock(&pool.lock);
+  pool_work(fn, ctx, blocks);
+  pthread_mutex_lock(&pool.lock);
+  // Every worker takes every job (a late one finds no blocks left): the
+  // job's fields must stay until the last has taken it and left.
+  while (pool.joined < pool.threads - 1 || pool.running > 0)
+    pthread_cond_wait(&pool.done, &pool.lock);
+  pthread_mutex_unlock(&pool.lock);
+  pthread_mutex_unlock(&pool.busy);
+}
