@@ -702,10 +702,52 @@ static void fuse_softmax(Exec *e, Step *s) {
   s->in = in, s->iv = iv, s->nin = n + 1, s->nprologue = n;
 }
 
+// Whether transpose step t swaps the last two axes of its operand, and only them.
+static bool swaps_last_two(const Exec *e, const Step *t) {
+  const Buf *x = &e->bufs[t->in[0]];
+  int r = x->rank;
+  int64_t st[MIL_MAX_RANK];
+  dims_strides(r, x->dims, st);
+  bool ok = r >= 2 && t->copy.rank == r && t->copy.strides[r - 2] == st[r - 1] &&
+            t->copy.strides[r - 1] == st[r - 2];
+  for (int i = 0; ok && i < r - 2; i++)
+    ok = t->copy.strides[i] == st[i];
+  return ok;
+}
+
+// A transpose of the last two axes read only by matmuls goes into their
+// transpose_x / transpose_y: BLAS reads the operand transposed, no copy.
+static void fuse_transpose(Exec *e, Step *t) {
+  int b = t->out[0];
+  if (e->bufs[b].is_output || !swaps_last_two(e, t))
+    return;
+  for (int i = 0; i < e->nsteps; i++) {
+    const Step *s = &e->steps[i];
+    for (int k = 0; s->def && k < s->nin; k++)
+      if (s->in[k] == b && (strcmp(s->op->op, "matmul") || k > 1))
+        return; // a reader that is not a matmul's x or y
+  }
+  for (int i = 0; i < e->nsteps; i++) {
+    Step *s = &e->steps[i];
+    for (int k = 0; s->def && k < 2 && !strcmp(s->op->op, "matmul"); k++)
+      if (s->in[k] == b) {
+        s->in[k] = t->in[0];
+        if (k == 0)
+          s->transpose_x = !s->transpose_x;
+        else
+          s->transpose_y = !s->transpose_y;
+      }
+  }
+  t->def = NULL;
+}
+
 static void exec_fuse(Exec *e) {
   for (int i = 0; i < e->nsteps; i++)
     if (e->steps[i].def && exec_op_is_row_softmax(&e->steps[i]))
       fuse_softmax(e, &e->steps[i]);
+  for (int i = 0; i < e->nsteps; i++)
+    if (e->steps[i].def && !strcmp(e->steps[i].op->op, "transpose"))
+      fuse_transpose(e, &e->steps[i]);
 }
 
 // Drops the steps that fusion and aliasing took away.

@@ -667,6 +667,43 @@ static void test_matmul(void **state) {
   }
 }
 
+// A transpose of the last two axes read only by matmuls folds into their
+// transpose flags (x of one, y of another, both of a third); one also read
+// by an add stays a copy.
+static const char fold_tmpl[] =
+    "program(1.3)\n{\n  func main<ios18>(tensor<$T, [2, 3, 4]> x, tensor<$T, [2, 3, 5]> w, tensor<$T, [2, 6, 3]> v) {\n"
+    "    tensor<$T, [2, 4, 3]> t = transpose(x = x, perm = tensor<int32, [3]>([0, 2, 1]))[name = string(\"t\")];\n"
+    "    tensor<$T, [2, 4, 5]> a = matmul(x = t, y = w)[name = string(\"a\")];\n"
+    "    tensor<$T, [2, 6, 4]> b = matmul(x = v, y = t, transpose_y = bool(true))[name = string(\"b\")];\n"
+    "    tensor<$T, [2, 3, 3]> c = matmul(x = t, y = t, transpose_x = bool(true))[name = string(\"c\")];\n"
+    "    tensor<$T, [2, 5, 3]> u = transpose(x = w, perm = tensor<int32, [3]>([0, 2, 1]))[name = string(\"u\")];\n"
+    "    tensor<$T, [2, 5, 3]> uu = add(x = u, y = u)[name = string(\"uu\")];\n"
+    "    tensor<$T, [2, 5, 4]> d = matmul(x = u, y = x)[name = string(\"d\")];\n"
+    "  } -> (a, b, c, uu, d);\n}\n";
+
+static void test_transpose_folds(void **state) {
+  (void)state;
+  const int64_t xd[] = {2, 3, 4}, wd[] = {2, 3, 5}, vd[] = {2, 6, 3};
+  for (int pi = 0; pi < 2; pi++) {
+    Run r;
+    run_open(&r, fold_tmpl, (ExecPrecision)pi, NULL);
+    double *x = run_random(&r, "x", 47, 0.25, 1.25, false);
+    double *w = run_random(&r, "w", 48, 0.25, 1.25, false);
+    double *v = run_random(&r, "v", 49, 0.25, 1.25, false);
+    run_exec(&r);
+    double want[48], tol = tol_for(r.prec);
+    ref_matmul(x, 3, xd, true, w, 3, wd, false, want); // t = x^T
+    expect_close("matmul(x = t)", run_get(&r, "a", NULL), want, 40, tol, 1);
+    ref_matmul(v, 3, vd, false, x, 3, xd, false, want); // (t^T) = x
+    expect_close("matmul(y = t, transpose_y)", run_get(&r, "b", NULL), want, 48, tol, 1);
+    ref_matmul(x, 3, xd, false, x, 3, xd, true, want); // t^T t = x x^T
+    expect_close("matmul(t, t, transpose_x)", run_get(&r, "c", NULL), want, 18, tol, 1);
+    ref_matmul(w, 3, wd, true, x, 3, xd, false, want);
+    expect_close("matmul(x = u), u also added", run_get(&r, "d", NULL), want, 40, tol, 1);
+    run_close(&r);
+  }
+}
+
 typedef struct ConvCase {
   int64_t n, c, h, w, o, kh, kw, sh, sw, dh, dw, groups;
   const char *pad_type;
@@ -1272,6 +1309,7 @@ int main(void) {
       cmocka_unit_test(test_concat_in_place),
       cmocka_unit_test(test_cast_select_gather),
       cmocka_unit_test(test_matmul),
+      cmocka_unit_test(test_transpose_folds),
       cmocka_unit_test(test_conv),
       cmocka_unit_test(test_sdpa),
       cmocka_unit_test(test_liveness_and_rerun),
