@@ -544,6 +544,8 @@ typedef struct Kernel {
 typedef struct PlanStep {
   int kernel;            // >= 0: Plan.kernels[kernel]
   Node *cpu;             // else this CPU node
+  bool background;       // a --dw=cpu op: on the host's worker thread, overlapped with
+  int join;              // the kernels up to step `join`, which waits for it (nsteps: the end)
 } PlanStep;
 
 // A value that crosses steps (kernel I/O, CPU op operands, graph inputs and

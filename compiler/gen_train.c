@@ -22,7 +22,19 @@ typedef struct Gen {
   int loss_step;      // the schedule step that computes the loss
   const Node *tokens, *targets;
   int64_t vocab;      // the logits' width
+  int nbackground;    // steps run on the worker thread (--dw=cpu)
 } Gen;
+
+// Before step s: the wait for the background ops that join there.
+static void put_join(Gen *G, int s) {
+  const Plan *pl = G->g->plan;
+  int from = -1, to = -1;
+  for (int t = 0; t < s; t++)
+    if (pl->steps[t].background && pl->steps[t].join == s)
+      to = t, from = from < 0 ? t : from;
+  if (from >= 0)
+    fprintf(G->f, "  join(m); // the background ops of steps %02d-%02d\n", from, to);
+}
 
 static int64_t buf_offset(const Graph *g, const Node *n) { // in floats; -1: no buffer
   for (int i = 0; i < g->plan->nbufs; i++)
@@ -82,9 +94,11 @@ static void put_kernel_step(Gen *G, int s, int ki) {
   Packing pk;
   kernel_packing(G->g, ki, &pk);
   fprintf(G->f, "\n// %s: %d ops, %s\nstatic bool step_%02d(Model *m, float *const *w, RtDiag *d) {\n"
-          "  RtKernel *k = &m->kernels[%d];\n  (void)w;\n  double t0 = now_ms();\n",
+          "  RtKernel *k = &m->kernels[%d];\n  (void)w;\n",
           k->name, k->nnodes, fmt_si((char[32]){0}, 32, (double)k->flops, "FLOP"), s,
           G->prog[ki]);
+  put_join(G, s);
+  fputs("  double t0 = now_ms();\n", G->f);
   for (int i = 0; i < nin; i++) {
     char t[32];
     snprintf(t, sizeof t, "&k->in[%d]", in[i].surface);
@@ -153,12 +167,34 @@ static bool put_cpu_call(Gen *G, const Node *n) {
   return ok;
 }
 
+// A --dw=cpu op (matmul, add; no errors): submitted to the worker thread.
+static bool put_background_step(Gen *G, int s, const Node *n) {
+  int join = G->g->plan->steps[s].join;
+  char until[32] = "the end of the step";
+  if (join < G->g->plan->nsteps)
+    snprintf(until, sizeof until, "step_%02d", join);
+  fprintf(G->f, "\n// %s %%%d on the CPU (--dw=cpu), in the background: overlapped with the "
+          "kernels up to %s\nstatic void bg_%02d(void *ctx) {\n  Model *m = ctx;\n",
+          op_info[n->op].name, n->id, until, s);
+  bool ok = put_cpu_call(G, n);
+  fprintf(G->f, "}\n\nstatic bool step_%02d(Model *m, float *const *w, RtDiag *d) {\n"
+          "  (void)w, (void)d;\n", s);
+  put_join(G, s);
+  fprintf(G->f, "  rt_worker_submit(m->bg, bg_%02d, m);\n  return true;\n}\n", s);
+  G->nbackground++;
+  return ok;
+}
+
 static bool put_cpu_step(Gen *G, int s, const Node *n) {
+  if (G->g->plan->steps[s].background)
+    return put_background_step(G, s, n);
   const Rule *r = node_rule(n);
   fprintf(G->f, "\n// %s %%%d on the CPU (%s): %s\n"
           "static bool step_%02d(Model *m, float *const *w, RtDiag *d) {\n"
-          "  (void)w, (void)d;\n  double t0 = now_ms();\n  bool ok = true;\n",
+          "  (void)w, (void)d;\n",
           op_info[n->op].name, n->id, r ? r->id : "?", r ? r->text : "", s);
+  put_join(G, s);
+  fputs("  double t0 = now_ms();\n  bool ok = true;\n", G->f);
   bool ok = put_cpu_call(G, n);
   fputs("  m->cpu_ms += now_ms() - t0;\n  return ok;\n}\n", G->f);
   return ok;
@@ -183,10 +219,14 @@ static void put_prologue(Gen *G, uint64_t hash) {
         "extern const int anec_nfiles[2][NKERNELS];\n"
         "extern const char *const anec_kernel_names[NKERNELS];\n\n"
         "typedef struct Model {\n  RtKernel kernels[NKERNELS];\n  float *A;          "
-        "// the host buffers\n  double loss;\n  float grad_scale;\n  double kernel_ms, "
+        "// the host buffers\n  RtWorker *bg;      // runs the background (--dw=cpu) ops\n"
+        "  double loss;\n  float grad_scale;\n  double kernel_ms, "
         "cpu_ms, staging_ms, compile_ms;\n} Model;\n\n"
         "static double now_ms(void) {\n  struct timespec t;\n  clock_gettime(CLOCK_MONOTONIC, "
-        "&t);\n  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;\n}\n", G->f);
+        "&t);\n  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;\n}\n\n"
+        "// Waits for the background ops submitted so far; the wait counts as CPU-op time.\n"
+        "static void join(Model *m) {\n  double t0 = now_ms();\n  rt_worker_wait(m->bg);\n"
+        "  m->cpu_ms += now_ms() - t0;\n}\n", G->f);
 }
 
 static bool put_steps(Gen *G) {
@@ -257,6 +297,7 @@ static const char model_glue[] =
     "    rt_error_file(d, NULL, \"backend '%s' is not available in this build (known: ref)\", backend);\n"
     "    return false;\n  }\n"
     "  m->A = calloc(ARENA_FLOATS, sizeof(float));\n"
+    "  m->bg = BACKGROUND_OPS ? rt_worker_new() : NULL; // NULL: they run in this thread\n"
     "  double t0 = now_ms();\n"
     "  for (int i = 0; m->A && i < NKERNELS; i++)\n"
     "    if (!rtk_open(&m->kernels[i], anec_kernel_names[i], anec_mil[fp32][i], anec_files[fp32][i],\n"
@@ -271,7 +312,7 @@ static const char model_glue[] =
     "  load_ids(m, tokens, targets);\n"
     "  m->grad_scale = grad_scale;\n"
     "  if (!forward(m, w, d) || !backward(m, w, d))\n    return false;\n"
-    "  accumulate(m, grads);\n  *loss = m->loss;\n  return true;\n}\n\n"
+    "  join(m);\n  accumulate(m, grads);\n  *loss = m->loss;\n  return true;\n}\n\n"
     "static bool model_eval(TrainModel *tm, float *const *w, const int32_t *tokens,\n"
     "                       const int32_t *targets, double *loss, RtDiag *d) {\n"
     "  Model *m = tm->self;\n"
@@ -283,6 +324,7 @@ static const char model_glue[] =
     "                       FLOPS_PER_SEQ};\n}\n\n"
     "static void model_close(TrainModel *tm) {\n"
     "  Model *m = tm->self;\n"
+    "  rt_worker_free(m->bg); // after its last ops\n"
     "  for (int i = 0; i < NKERNELS; i++)\n    rtk_close(&m->kernels[i]);\n"
     "  free(m->A);\n}\n";
 
@@ -346,6 +388,7 @@ bool gen_train_step(const Graph *g, const int *shares, uint64_t hash, FILE *out,
   put_phase(&G, "forward", 0, G.loss_step + 1, "Forward to the loss.");
   put_phase(&G, "backward", G.loss_step + 1, g->plan->nsteps,
             "Backward from the loss's gradient (scaled by grad_scale) to every grad.NAME.");
+  fprintf(out, "\n#define BACKGROUND_OPS %d // on the worker thread\n", G.nbackground);
   put_ids(&G);
   put_accumulate(&G);
   put_tensors(&G);

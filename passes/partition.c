@@ -52,7 +52,7 @@ static void last_uses(Part *p) {
 static void plan_push_step(Plan *pl, Arena *a, int kernel, Node *cpu) {
   pl->steps = arena_grow(a, pl->steps, sizeof *pl->steps * (size_t)pl->nsteps,
                          sizeof *pl->steps * (size_t)(pl->nsteps + 1));
-  pl->steps[pl->nsteps++] = (PlanStep){kernel, cpu};
+  pl->steps[pl->nsteps++] = (PlanStep){kernel, cpu, false, -1};
 }
 
 static Kernel *kernel_open(Part *p) {
@@ -217,6 +217,37 @@ static void mark_crossing(Graph *g) {
       g->plan->kernels[ki].outputs[i]->live = true;
 }
 
+// Whether step s reads a value that a step in [from, to] writes.
+static bool step_reads_from(const Plan *pl, int s, int from, int to) {
+  const PlanStep *st = &pl->steps[s];
+  Node **ins = st->cpu ? st->cpu->in : pl->kernels[st->kernel].inputs;
+  int nin = st->cpu ? st->cpu->nin : pl->kernels[st->kernel].ninputs;
+  for (int k = 0; k < nin; k++)
+    for (int t = from; t <= to; t++)
+      if (pl->steps[t].cpu == ins[k])
+        return true;
+  return false;
+}
+
+// The --dw=cpu ops run in the background, in order, while the host goes on
+// with the kernels after them: each run of them is joined before the next
+// CPU op or the first kernel that reads what they write, else at the end.
+static void plan_background(Plan *pl) {
+  for (int s = 0; s < pl->nsteps; s++)
+    pl->steps[s].background = pl->steps[s].cpu && pl->steps[s].cpu->why == WHY_DW_CPU;
+  for (int s = 0; s < pl->nsteps;) {
+    int e = s;
+    while (e < pl->nsteps && pl->steps[e].background)
+      e++;
+    int join = e;
+    while (join < pl->nsteps && !pl->steps[join].cpu && !step_reads_from(pl, join, s, e - 1))
+      join++;
+    for (int t = s; t < e; t++)
+      pl->steps[t].join = join;
+    s = e > s ? e : s + 1;
+  }
+}
+
 static void buf_lifetimes(Graph *g) {
   Plan *pl = g->plan;
   pl->bufs = arena_alloc(g->arena, sizeof *pl->bufs * (size_t)(g->nnodes + 1));
@@ -233,10 +264,13 @@ static void buf_lifetimes(Graph *g) {
       const PlanStep *st = &pl->steps[s];
       Node **ins = st->cpu ? st->cpu->in : pl->kernels[st->kernel].inputs;
       int nin = st->cpu ? st->cpu->nin : pl->kernels[st->kernel].ninputs;
+      int until = st->background ? st->join : s; // a background op uses it until its join
       for (int k = 0; k < nin; k++)
-        if (ins[k] == n && s > b->last)
-          b->last = s;
+        if (ins[k] == n && until > b->last)
+          b->last = until;
     }
+    if (b->first >= 0 && pl->steps[b->first].background && pl->steps[b->first].join > b->last)
+      b->last = pl->steps[b->first].join; // written in the background until the join
   }
 }
 
@@ -339,6 +373,7 @@ bool pass_partition(Graph *g, Diag *d) {
     g->plan->kernels[ki].name = kernel_name(g->arena, ki, g->plan->kernels[ki].nodes[0]);
   }
   mark_crossing(g);
+  plan_background(g->plan);
   buf_lifetimes(g);
   buf_offsets(g->plan);
   return !g->train || params_all_packed(g, d);

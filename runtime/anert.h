@@ -109,6 +109,16 @@ typedef void RtBlockFn(void *ctx, int64_t block);
 void rt_parallel(int64_t blocks, RtBlockFn *fn, void *ctx);
 // The threads rt_parallel uses (workers + the caller); starts them.
 int rt_threads(void);
+// One background thread that runs submitted calls in order, each once.
+// rt_worker_new is NULL when no thread can start; a NULL worker runs each
+// submitted call at once, in the caller. rt_worker_wait returns when every
+// call submitted so far has returned; rt_worker_free waits, then ends it.
+typedef struct RtWorker RtWorker;
+typedef void RtWorkFn(void *ctx);
+RtWorker *rt_worker_new(void);
+void rt_worker_submit(RtWorker *w, RtWorkFn *fn, void *ctx);
+void rt_worker_wait(RtWorker *w);
+void rt_worker_free(RtWorker *w);
 
 //
 // bytes.c — little-endian integers, FNV-1a 64, splitmix64

@@ -1,8 +1,10 @@
-// pool.c — the runtime's worker threads, one per core: rt_parallel runs a
-// function over blocks 0..n-1 on all of them (the caller included) and
-// returns when every block is done. Workers sleep between jobs (no spinning
-// against OpenBLAS's threads); a call made while the pool is busy, or from a
-// worker, runs its blocks in the calling thread.
+// pool.c — the runtime's threads. The pool, one thread per core: rt_parallel
+// runs a function over blocks 0..n-1 on all of them (the caller included)
+// and returns when every block is done; workers sleep between jobs (no
+// spinning against OpenBLAS's threads); a call made while the pool is busy,
+// or from a worker, runs its blocks in the calling thread. And RtWorker, one
+// background thread that runs submitted calls in order (a training step's
+// CPU weight gradients, overlapped with the next kernel).
 #include "anert.h"
 
 #include <pthread.h>
@@ -107,4 +109,96 @@ void rt_parallel(int64_t blocks, RtBlockFn *fn, void *ctx) {
     pthread_cond_wait(&pool.done, &pool.lock);
   pthread_mutex_unlock(&pool.lock);
   pthread_mutex_unlock(&pool.busy);
+}
+
+//
+// RtWorker
+//
+enum { WORKER_QUEUE = 64 };
+
+struct RtWorker {
+  pthread_t thread;
+  pthread_mutex_t lock;
+  pthread_cond_t work, idle;
+  struct {
+    RtWorkFn *fn;
+    void *ctx;
+  } queue[WORKER_QUEUE];
+  int head, count; // the queue: count calls from head on
+  bool busy, stop; // a call is running; the thread is to end
+};
+
+static void *worker_main(void *arg) {
+  RtWorker *w = arg;
+  pthread_mutex_lock(&w->lock);
+  for (;;) {
+    while (!w->count && !w->stop)
+      pthread_cond_wait(&w->work, &w->lock);
+    if (!w->count)
+      break;
+    RtWorkFn *fn = w->queue[w->head].fn;
+    void *ctx = w->queue[w->head].ctx;
+    w->head = (w->head + 1) % WORKER_QUEUE, w->count--, w->busy = true;
+    pthread_mutex_unlock(&w->lock);
+    fn(ctx);
+    pthread_mutex_lock(&w->lock);
+    w->busy = false;
+    pthread_cond_broadcast(&w->idle);
+  }
+  pthread_mutex_unlock(&w->lock);
+  return NULL;
+}
+
+RtWorker *rt_worker_new(void) {
+  RtWorker *w = calloc(1, sizeof *w);
+  if (!w)
+    return NULL;
+  pthread_mutex_init(&w->lock, NULL);
+  pthread_cond_init(&w->work, NULL);
+  pthread_cond_init(&w->idle, NULL);
+  if (pthread_create(&w->thread, NULL, worker_main, w) == 0)
+    return w;
+  pthread_cond_destroy(&w->idle);
+  pthread_cond_destroy(&w->work);
+  pthread_mutex_destroy(&w->lock);
+  free(w);
+  return NULL;
+}
+
+void rt_worker_submit(RtWorker *w, RtWorkFn *fn, void *ctx) {
+  if (!w) {
+    fn(ctx);
+    return;
+  }
+  pthread_mutex_lock(&w->lock);
+  while (w->count == WORKER_QUEUE) // full: wait for room
+    pthread_cond_wait(&w->idle, &w->lock);
+  w->queue[(w->head + w->count) % WORKER_QUEUE].fn = fn;
+  w->queue[(w->head + w->count) % WORKER_QUEUE].ctx = ctx;
+  w->count++;
+  pthread_cond_signal(&w->work);
+  pthread_mutex_unlock(&w->lock);
+}
+
+void rt_worker_wait(RtWorker *w) {
+  if (!w)
+    return;
+  pthread_mutex_lock(&w->lock);
+  while (w->count || w->busy)
+    pthread_cond_wait(&w->idle, &w->lock);
+  pthread_mutex_unlock(&w->lock);
+}
+
+void rt_worker_free(RtWorker *w) {
+  if (!w)
+    return;
+  pthread_mutex_lock(&w->lock);
+  w->stop = true; // the thread ends once the queue is empty
+  pthread_cond_signal(&w->work);
+  pthread_mutex_unlock(&w->lock);
+  pthread_join(w->thread, NULL);
+  pthread_cond_destroy(&w->idle);
+  pthread_cond_destroy(&w->work);
+  pthread_mutex_destroy(&w->lock);
+  free(w);
 }

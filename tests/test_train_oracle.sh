@@ -5,8 +5,9 @@
 # 256, seq 32; samples/stories260k.anet with -D) initialised from a random
 # llama2.c file, 4 sequences read in order, clipping at 0.05 (it acts) and
 # one AdamW step; weight gradients on the ANE and, built with --dw=cpu, as
-# BLAS on the CPU. The trainer's --dump-grads gives its loss and unclipped
-# mean gradients, --export its weights after the step. Tolerances, per
+# BLAS on the CPU, in the background (worker thread) while the next kernels
+# run. The trainer's --dump-grads gives its loss and unclipped mean
+# gradients, --export its weights after the step. Tolerances, per
 # tensor, against the oracle (measured when written: fp32 6e-6 of the RMS,
 # fp16 2.7e-2 of the RMS and 0.3% of the updates off):
 #   fp32 (2 micro-batches of 2, accumulated): loss relative 1e-6; gradients
@@ -51,6 +52,13 @@ step=(--data "$t/tok.bin" --data-order sequential --steps 1 --warmup 0 --lr $LR 
 for dw in ane cpu; do
   "$anec" build --dw=$dw "$src/samples/stories260k.anet" "${shape[@]}" -o "$t/tr-$dw" ||
     fail "anec build --dw=$dw"
+  # --dw=cpu: the weight gradients run on the worker thread, joined before what reads them
+  bg=$(grep -c 'rt_worker_submit' "$t/tr-$dw.d/step.c" || true)
+  if [ $dw = cpu ] && { [ "$bg" -eq 0 ] || ! grep -q '^  join(m); // the background' "$t/tr-$dw.d/step.c"; }; then
+    fail "--dw=cpu: step.c runs no weight gradient in the background"
+  elif [ $dw = ane ] && [ "$bg" -ne 0 ]; then
+    fail "--dw=ane: step.c runs ops in the background"
+  fi
   "$t/tr-$dw" "${step[@]}" --precision fp32 --batch 2 --accum 2 --dump-grads "$t/$dw-fp32" \
     --export "$t/$dw-fp32.bin" >/dev/null || fail "fp32 step, --dw=$dw"
   "$t/tr-$dw" "${step[@]}" --precision fp16 --batch 4 --loss-scale 1024 \
