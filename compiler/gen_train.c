@@ -74,15 +74,21 @@ static void put_block(Gen *G, const char *call, const char *tensor, const IoBloc
   fprintf(G->f, "); // %s %s\n", value_label(G->g->arena, n), shape_str(G->g->arena, &n->shape));
 }
 
-static void put_params(Gen *G, const Packing *pk) {
+// The weights: into this step's surfaces only when they changed since.
+static void put_params(Gen *G, int s, const Packing *pk) {
   static const char *const modes[] = {"STAGE_TRANSPOSED", "STAGE_AS_IS", "STAGE_VECTOR"};
+  if (!pk->n)
+    return;
+  fprintf(G->f, "  if (m->staged[%d] != m->weights) { // the weights changed since this step's "
+          "last run\n", s);
   for (int i = 0; i < pk->n; i++) {
     const Pack *p = &pk->packs[i];
-    fprintf(G->f, "  stage_param(&k->in[0], %s, %lld, %lld, %lld, %lld, w[%d]); // %s %s\n",
+    fprintf(G->f, "    stage_param(&in[0], %s, %lld, %lld, %lld, %lld, w[%d]); // %s %s\n",
             modes[p->mode], (long long)p->row, (long long)p->col, (long long)p->rows,
             (long long)p->cols, G->param[p->param->id], p->param->name,
             shape_str(G->g->arena, &p->param->shape));
   }
+  fprintf(G->f, "    m->staged[%d] = m->weights;\n  }\n", s);
 }
 
 static void put_kernel_step(Gen *G, int s, int ki) {
@@ -94,18 +100,19 @@ static void put_kernel_step(Gen *G, int s, int ki) {
   Packing pk;
   kernel_packing(G->g, ki, &pk);
   fprintf(G->f, "\n// %s: %d ops, %s\nstatic bool step_%02d(Model *m, float *const *w, RtDiag *d) {\n"
-          "  RtKernel *k = &m->kernels[%d];\n  (void)w;\n",
+          "  RtKernel *k = &m->kernels[%d];\n  RtTensor *in = m->in[%d]; // this step's request\n"
+          "  (void)w;\n",
           k->name, k->nnodes, fmt_si((char[32]){0}, 32, (double)k->flops, "FLOP"), s,
-          G->prog[ki]);
+          G->prog[ki], s);
   put_join(G, s);
   fputs("  double t0 = now_ms();\n", G->f);
   for (int i = 0; i < nin; i++) {
     char t[32];
-    snprintf(t, sizeof t, "&k->in[%d]", in[i].surface);
+    snprintf(t, sizeof t, "&in[%d]", in[i].surface);
     put_block(G, "stage_put", t, &in[i], k->inputs[i]);
   }
-  put_params(G, &pk);
-  fputs("  double t1 = now_ms();\n  if (!rtk_run(k, d))\n    return false;\n"
+  put_params(G, s, &pk);
+  fputs("  double t1 = now_ms();\n  if (!rtk_run(k, in, d))\n    return false;\n"
         "  double t2 = now_ms();\n  RtTensor o;\n", G->f);
   for (int i = 0; i < nout; i++) {
     fprintf(G->f, "  if (!rtk_output(k, \"out%02d\", &o))\n    return false;\n", out[i].surface);
@@ -211,15 +218,19 @@ static void put_prologue(Gen *G, uint64_t hash) {
           "offsets in floats.\n#include \"anert.h\"\n\n#include <stdlib.h>\n#include <string.h>\n#include <time.h>\n\n",
           g->model, g->file, ANEC_VERSION, g->target->name);
   fprintf(G->f, "#define MODEL_HASH 0x%016llxull\n#define ARENA_FLOATS %lld\n#define NKERNELS %d\n"
-          "#define NTENSORS %d\n#define FLOPS_PER_SEQ %.17g // forward and backward\n\n",
-          (unsigned long long)hash, (long long)(g->plan->arena_bytes / 4 + 16), G->nprogs,
-          G->nparams, (double)graph_flops(g));
+          "#define NSTEPS %d\n#define NTENSORS %d\n#define FLOPS_PER_SEQ %.17g // forward and "
+          "backward\n\n", (unsigned long long)hash, (long long)(g->plan->arena_bytes / 4 + 16),
+          G->nprogs, g->plan->nsteps, G->nparams, (double)graph_flops(g));
   fputs("extern const char *const anec_mil[2][NKERNELS];      // fp16, fp32 (kernels.c)\n"
         "extern const RtFile *const anec_files[2][NKERNELS];\n"
         "extern const int anec_nfiles[2][NKERNELS];\n"
         "extern const char *const anec_kernel_names[NKERNELS];\n\n"
-        "typedef struct Model {\n  RtKernel kernels[NKERNELS];\n  float *A;          "
-        "// the host buffers\n  RtWorker *bg;      // runs the background (--dw=cpu) ops\n"
+        "typedef struct Model {\n  RtKernel kernels[NKERNELS];\n"
+        "  RtTensor in[NSTEPS][RTK_MAX_IO]; // each kernel step's request: its input surfaces\n"
+        "  uint64_t staged[NSTEPS];         // the weights version staged into them\n"
+        "  uint64_t weights;                // the driver's weights version\n"
+        "  float *A;          // the host buffers\n"
+        "  RtWorker *bg;      // runs the background (--dw=cpu) ops\n"
         "  double loss;\n  float grad_scale;\n  double kernel_ms, "
         "cpu_ms, staging_ms, compile_ms;\n} Model;\n\n"
         "static double now_ms(void) {\n  struct timespec t;\n  clock_gettime(CLOCK_MONOTONIC, "
@@ -247,6 +258,16 @@ static void put_phase(Gen *G, const char *name, int from, int to, const char *wh
   for (int s = from; s < to; s++)
     fprintf(G->f, "%s&& step_%02d(m, w, d)", (s - from) % 4 == 3 ? "\n         " : " ", s);
   fputs(";\n}\n", G->f);
+}
+
+// Per step: the program its kernel runs, -1 for a CPU op.
+static void put_step_programs(Gen *G) {
+  const Plan *pl = G->g->plan;
+  fputs("static const int step_program[NSTEPS] = {", G->f);
+  for (int s = 0; s < pl->nsteps; s++)
+    fprintf(G->f, "%s%s%d", s ? "," : "", s % 16 == 15 ? "\n    " : " ",
+            pl->steps[s].cpu ? -1 : G->prog[pl->steps[s].kernel]);
+  fputs("};\n", G->f);
 }
 
 static void put_tensors(Gen *G) {
@@ -304,11 +325,16 @@ static const char model_glue[] =
     "                  anec_nfiles[fp32][i], fp32 ? EXEC_FP32 : EXEC_FP16, d))\n"
     "      return false;\n"
     "  m->compile_ms = now_ms() - t0;\n"
+    "  for (int s = 0; m->A && s < NSTEPS; s++)\n"
+    "    if (step_program[s] >= 0 && !rtk_surfaces(&m->kernels[step_program[s]], m->in[s])) {\n"
+    "      rt_error_file(d, NULL, \"out of memory for the input surfaces of step %d\", s);\n"
+    "      return false;\n    }\n"
     "  return m->A != NULL;\n}\n\n"
     "static bool model_step(TrainModel *tm, float *const *w, const int32_t *tokens,\n"
     "                       const int32_t *targets, float grad_scale, float *const *grads,\n"
     "                       double *loss, RtDiag *d) {\n"
     "  Model *m = tm->self;\n"
+    "  m->weights = tm->weights_version;\n"
     "  load_ids(m, tokens, targets);\n"
     "  m->grad_scale = grad_scale;\n"
     "  if (!forward(m, w, d) || !backward(m, w, d))\n    return false;\n"
@@ -316,6 +342,7 @@ static const char model_glue[] =
     "static bool model_eval(TrainModel *tm, float *const *w, const int32_t *tokens,\n"
     "                       const int32_t *targets, double *loss, RtDiag *d) {\n"
     "  Model *m = tm->self;\n"
+    "  m->weights = tm->weights_version;\n"
     "  load_ids(m, tokens, targets);\n"
     "  if (!forward(m, w, d))\n    return false;\n  *loss = m->loss;\n  return true;\n}\n\n"
     "static void model_counters(TrainModel *tm, TrainCounters *c) {\n"
@@ -325,6 +352,8 @@ static const char model_glue[] =
     "static void model_close(TrainModel *tm) {\n"
     "  Model *m = tm->self;\n"
     "  rt_worker_free(m->bg); // after its last ops\n"
+    "  for (int s = 0; s < NSTEPS; s++)\n"
+    "    if (step_program[s] >= 0)\n      rtk_surfaces_free(&m->kernels[step_program[s]], m->in[s]);\n"
     "  for (int i = 0; i < NKERNELS; i++)\n    rtk_close(&m->kernels[i]);\n"
     "  free(m->A);\n}\n";
 
@@ -389,6 +418,7 @@ bool gen_train_step(const Graph *g, const int *shares, uint64_t hash, FILE *out,
   put_phase(&G, "backward", G.loss_step + 1, g->plan->nsteps,
             "Backward from the loss's gradient (scaled by grad_scale) to every grad.NAME.");
   fprintf(out, "\n#define BACKGROUND_OPS %d // on the worker thread\n", G.nbackground);
+  put_step_programs(&G);
   put_ids(&G);
   put_accumulate(&G);
   put_tensors(&G);

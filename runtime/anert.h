@@ -481,13 +481,20 @@ enum { RTK_MAX_IO = 8 };
 typedef struct RtKernel {
   MilProgram *prog;
   Exec *exec;
+  ExecPrecision prec;
   int nin;
-  RtTensor in[RTK_MAX_IO];     // the function's inputs, in order (in00, in01, ...)
-  char in_name[RTK_MAX_IO][32];
+  char in_name[RTK_MAX_IO][32]; // the function's inputs, in order (in00, in01, ...)
 } RtKernel;
 bool rtk_open(RtKernel *k, const char *name, const char *mil, const RtFile *files, int nfiles,
               ExecPrecision prec, RtDiag *d);
-bool rtk_run(RtKernel *k, RtDiag *d); // runs on the input surfaces as they are (read in place)
+// A request's input surfaces (one kernel serves several requests, e.g. one
+// per layer, each keeping what was staged into it): k->nin zeroed tensors
+// in the function's input shapes and the storage dtype. False (none left
+// allocated) when out of memory.
+bool rtk_surfaces(const RtKernel *k, RtTensor *in);
+void rtk_surfaces_free(const RtKernel *k, RtTensor *in);
+// Runs the kernel on a request's surfaces, read in place.
+bool rtk_run(RtKernel *k, RtTensor *in, RtDiag *d);
 bool rtk_output(const RtKernel *k, const char *name, RtTensor *view);
 void rtk_close(RtKernel *k);
 
@@ -800,6 +807,9 @@ struct TrainModel {
   bool (*eval)(TrainModel *m, float *const *w, const int32_t *tokens, const int32_t *targets,
                double *loss, RtDiag *d);
   void (*counters)(TrainModel *m, TrainCounters *out);
+  // Bumped by the driver (from 1) whenever it writes the weights: a model may
+  // keep what it derived from them (staged surfaces) while it stays the same.
+  uint64_t weights_version;
   void (*close)(TrainModel *m);
 };
 // Parses argv (argv[0] names the program in messages), runs the training and

@@ -73,21 +73,32 @@ static void remove_files(const char *dir, const RtFile *files, int n) {
   rmdir(dir);
 }
 
-static bool alloc_inputs(RtKernel *k, ExecPrecision prec, RtDiag *d) {
+static bool input_names(RtKernel *k) {
   const MilFunc *f = &k->prog->funcs[0];
   if (f->ninputs > RTK_MAX_IO)
     return false;
   k->nin = f->ninputs;
+  for (int i = 0; i < k->nin; i++)
+    snprintf(k->in_name[i], sizeof k->in_name[i], "%s", f->vars[f->inputs[i]].name);
+  return true;
+}
+
+bool rtk_surfaces(const RtKernel *k, RtTensor *in) {
+  const MilFunc *f = &k->prog->funcs[0];
   for (int i = 0; i < k->nin; i++) {
-    const MilVar *v = &f->vars[f->inputs[i]];
-    if (!rt_tensor_alloc(&k->in[i], prec == EXEC_FP16 ? MIL_FP16 : MIL_FP32, v->type->rank,
-                         v->type->dims))
+    const MilType *t = f->vars[f->inputs[i]].type;
+    if (!rt_tensor_alloc(&in[i], k->prec == EXEC_FP16 ? MIL_FP16 : MIL_FP32, t->rank, t->dims)) {
+      while (i-- > 0)
+        rt_tensor_free(&in[i]);
       return false;
-    snprintf(k->in_name[i], sizeof k->in_name[i], "%s", v->name);
-    if (!exec_bind_input(k->exec, k->in_name[i], &k->in[i], d)) // the executor reads it in place
-      return false;
+    }
   }
   return true;
+}
+
+void rtk_surfaces_free(const RtKernel *k, RtTensor *in) {
+  for (int i = 0; i < k->nin; i++)
+    rt_tensor_free(&in[i]);
 }
 
 bool rtk_open(RtKernel *k, const char *name, const char *mil, const RtFile *files, int nfiles,
@@ -104,15 +115,19 @@ bool rtk_open(RtKernel *k, const char *name, const char *mil, const RtFile *file
   k->prog = ok ? mil_read_text(name, mil, strlen(mil), dir, d) : NULL;
   k->exec = k->prog ? exec_prepare(k->prog, &k->prog->funcs[0], prec, d) : NULL;
   remove_files(dir, files, nfiles); // the executor holds the weights now
-  if (!k->exec || !alloc_inputs(k, prec, d)) {
+  k->prec = prec;
+  if (!k->exec || !input_names(k)) {
     rtk_close(k);
     return false;
   }
   return true;
 }
 
-bool rtk_run(RtKernel *k, RtDiag *d) {
-  return exec_run(k->exec, d); // the executor reads the input surfaces in place
+bool rtk_run(RtKernel *k, RtTensor *in, RtDiag *d) {
+  for (int i = 0; i < k->nin; i++) // binding is cheap: no copy, the executor reads them in place
+    if (!exec_bind_input(k->exec, k->in_name[i], &in[i], d))
+      return false;
+  return exec_run(k->exec, d);
 }
 
 bool rtk_output(const RtKernel *k, const char *name, RtTensor *view) {
@@ -120,8 +135,6 @@ bool rtk_output(const RtKernel *k, const char *name, RtTensor *view) {
 }
 
 void rtk_close(RtKernel *k) {
-  for (int i = 0; i < k->nin; i++)
-    rt_tensor_free(&k->in[i]);
   exec_free(k->exec);
   mil_free(k->prog);
   memset(k, 0, sizeof *k);

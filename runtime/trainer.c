@@ -585,6 +585,7 @@ static void update(Trainer *t, float scale, double sumsq, float lr) {
   for (int i = 0; i < t->nt; i++)
     adamw_update(&t->opt, k, lr, clip / scale, t->wt[i], t->gt[i], t->mt[i], t->vt[i],
                  t->counts[i], t->m->tensors[i].decay);
+  t->m->weights_version++;
 }
 
 // --dump-grads: the step's loss and its gradients divided by the loss scale
@@ -692,6 +693,7 @@ static bool every(int64_t step, int64_t n) {
 }
 
 static bool train_loop(Trainer *t) {
+  t->m->weights_version++; // set up: initialized, imported or resumed
   while (t->step < t->a.steps) {
     if (!run_step(t) || (t->a.val_data && every(t->step, t->a.val_every) && !validate(t)) ||
         (t->a.ckpt_dir && every(t->step, t->a.save_every) && !save_ckpt(t)))

@@ -3,8 +3,9 @@
 # Shakespeare sample (2 layers, seq 64 here): the generated sources compile
 # warning-free with -Wall -Wextra, fp16 training with dynamic loss scaling
 # lowers the loss by at least 1.0 nat in 40 steps, a run of 10 steps and a
-# run of 5 + --resume 5 end in byte-identical checkpoints, and anec train
-# builds once into its cache and then reuses it.
+# run of 5 + --resume 5 end in byte-identical checkpoints, weights staged
+# into the kernels follow the updates, and anec train builds once into its
+# cache and then reuses it.
 # Usage: test_train.sh ANEC SOURCE_DIR
 set -u
 anec=$1 src=$2
@@ -35,6 +36,17 @@ common=(--data "$data" --steps 10 --batch 2 --lr 1e-3 -q)
 rm -f "$t/b/step-00000010.ckpt"
 "$t/tr" "${common[@]}" --ckpt-dir "$t/b" --resume latest >/dev/null || fail "run b resumed"
 cmp "$t/a/step-00000010.ckpt" "$t/b/step-00000010.ckpt" || fail "resumed run differs"
+
+# staged weights follow the updates: the validation after 3 steps (kernels
+# keep their weights staged between updates) equals that of a fresh trainer
+# started from the exported weights
+val() { sed -n 's/.*val loss \([0-9.]*\).*/\1/p' "$1"; }
+"$t/tr" --data "$data" --val-data "$data" --steps 3 --lr 3e-3 --export "$t/w3.bin" -q \
+  >"$t/v3.out" 2>&1 || { cat "$t/v3.out"; fail "3 steps with validation"; }
+"$t/tr" --data "$data" --val-data "$data" --steps 0 --init "$t/w3.bin" -q >"$t/v0.out" 2>&1 ||
+  { cat "$t/v0.out"; fail "validation of the exported weights"; }
+[ -n "$(val "$t/v3.out")" ] && [ "$(val "$t/v3.out")" = "$(val "$t/v0.out")" ] ||
+  fail "val loss after 3 steps $(val "$t/v3.out"), of its exported weights $(val "$t/v0.out")"
 
 # anec train: built into the cache once, then reused
 export XDG_CACHE_HOME=$t/cache
