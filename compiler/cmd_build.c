@@ -31,8 +31,9 @@ static const char build_usage[] =
 static const char train_usage[] =
     "Usage: anec train MODEL.anet [-D NAME=VALUE]... [--target=NAME] [--dw=ane|cpu]\n"
     "                  [TRAINER FLAGS]\n"
-    "Build the model's trainer (as anec build does; cached by the model's content in\n"
-    "$XDG_CACHE_HOME/anec or ~/.cache/anec) and run it with the trainer flags, e.g.\n"
+    "Build the model's trainer (as anec build does; cached by the model's content and\n"
+    "this anec, in $XDG_CACHE_HOME/anec or ~/.cache/anec) and run it with the trainer\n"
+    "flags, e.g.\n"
     "  anec train samples/tiny_shakespeare.anet --data samples/data/tinyshakespeare.txt \\\n"
     "      --steps 200 --lr 1e-3\n"
     "`anec train MODEL.anet --help` lists the trainer's flags.\n";
@@ -165,7 +166,22 @@ int cmd_build(int argc, char **argv) {
 //
 // anec train
 //
-// The cache key: the model file, the overrides, the target and this anec.
+// Folds a file's bytes into h; a file that cannot be read leaves h as it is.
+static uint64_t hash_file(uint64_t h, const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return h;
+  unsigned char buf[1 << 16];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, f)) > 0;)
+    h = rt_fnv1a(h, buf, n);
+  fclose(f);
+  return h;
+}
+
+// The cache key: the model file, the overrides, the target and this anec:
+// its version, the runtime library the trainer links and (where the OS
+// names it: Linux) anec's own executable, so that a rebuilt anec of the
+// same version does not reuse trainers it would generate differently.
 static uint64_t train_key(const char *model, const CliFront *c, const TargetProfile *t,
                           Diag *d) {
   RtDiag rd = {.out = d->out};
@@ -182,6 +198,7 @@ static uint64_t train_key(const char *model, const CliFront *c, const TargetProf
   h = rt_fnv1a(h, t->name, strlen(t->name) + 1);
   h = rt_fnv1a(h, c->front.pipe.dw_cpu ? "dw=cpu" : "dw=ane", 7);
   h = rt_fnv1a(h, ANEC_VERSION, sizeof ANEC_VERSION);
+  h = hash_file(hash_file(h, ANEC_RT_LIB), "/proc/self/exe");
   return rt_fnv1a(h, anec_prelude_text, strlen(anec_prelude_text));
 }
 

@@ -56,4 +56,12 @@ grep -q "building the trainer" "$t/t1.out" || fail "anec train did not build"
 "$anec" train "$model" "${small[@]}" --data "$data" --steps 2 -q >"$t/t2.out" 2>&1 ||
   { cat "$t/t2.out"; fail "anec train (cached)"; }
 grep -q "building the trainer" "$t/t2.out" && fail "anec train rebuilt a cached trainer"
+# another anec build (here: the same with a byte appended) does not reuse it (Linux: the key
+# covers /proc/self/exe)
+if [ -r /proc/self/exe ]; then
+  cp "$anec" "$t/anec2" && printf 'x' >>"$t/anec2"
+  "$t/anec2" train "$model" "${small[@]}" --data "$data" --steps 1 -q >"$t/t3.out" 2>&1 ||
+    { cat "$t/t3.out"; fail "anec train by another anec"; }
+  grep -q "building the trainer" "$t/t3.out" || fail "another anec reused the cached trainer"
+fi
 echo "ok"
