@@ -168,13 +168,12 @@ int cmd_build(int argc, char **argv) {
 //
 // Folds a file's bytes into h; a file that cannot be read leaves h as it is.
 static uint64_t hash_file(uint64_t h, const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return h;
-  unsigned char buf[1 << 16];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, f)) > 0;)
-    h = rt_fnv1a(h, buf, n);
-  fclose(f);
+  RtDiag quiet = {0}; // no messages: the key just goes without it
+  size_t n;
+  unsigned char *bytes = rt_read_file(path, &n, &quiet);
+  if (bytes)
+    h = rt_fnv1a(h, bytes, n);
+  free(bytes);
   return h;
 }
 

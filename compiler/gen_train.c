@@ -455,9 +455,10 @@ static size_t zeros_at(const unsigned char *p, size_t i, size_t n) {
   return j - i;
 }
 
-static void put_u64le(FILE *f, uint64_t v, size_t *col) {
-  for (int i = 0; i < 8; i++, v >>= 8)
-    fprintf(f, "%s%u,", (*col)++ % 24 ? "" : "\n    ", (unsigned)(v & 0xff));
+// n bytes of a C array initializer, 24 to a line (*col counts them).
+static void put_c_bytes(FILE *f, const unsigned char *p, size_t n, size_t *col) {
+  for (size_t i = 0; i < n; i++)
+    fprintf(f, "%s%u,", (*col)++ % 24 ? "" : "\n    ", p[i]);
 }
 
 // A weight file as RtFile records (runtime/anert.h): its bytes without runs
@@ -473,11 +474,12 @@ static size_t put_bytes(FILE *f, const char *var, const unsigned char *p, size_t
     }
     while (end < n && (z = zeros_at(p, end, n)) < ZERO_RUN) // a record: up to a long zero run
       end += z ? z : 1;
-    put_u64le(f, i, &col);
-    put_u64le(f, end - i, &col);
+    unsigned char head[16]; // the record's offset and count
+    rt_put_le(head, i, 8), rt_put_le(head + 8, end - i, 8);
+    put_c_bytes(f, head, 16, &col);
+    put_c_bytes(f, p + i, end - i, &col);
     len += 16 + (end - i);
-    for (; i < end; i++)
-      fprintf(f, "%s%u,", col++ % 24 ? "" : "\n    ", p[i]);
+    i = end;
   }
   fputs(col ? "\n};\n" : "0};\n", f);
   return len;

@@ -217,11 +217,17 @@ static void mark_crossing(Graph *g) {
       g->plan->kernels[ki].outputs[i]->live = true;
 }
 
+// The values step s reads: its CPU op's operands, or its kernel's inputs.
+static Node **step_inputs(const Plan *pl, int s, int *nin) {
+  const PlanStep *st = &pl->steps[s];
+  *nin = st->cpu ? st->cpu->nin : pl->kernels[st->kernel].ninputs;
+  return st->cpu ? st->cpu->in : pl->kernels[st->kernel].inputs;
+}
+
 // Whether step s reads a value that a step in [from, to] writes.
 static bool step_reads_from(const Plan *pl, int s, int from, int to) {
-  const PlanStep *st = &pl->steps[s];
-  Node **ins = st->cpu ? st->cpu->in : pl->kernels[st->kernel].inputs;
-  int nin = st->cpu ? st->cpu->nin : pl->kernels[st->kernel].ninputs;
+  int nin;
+  Node **ins = step_inputs(pl, s, &nin);
   for (int k = 0; k < nin; k++)
     for (int t = from; t <= to; t++)
       if (pl->steps[t].cpu == ins[k])
@@ -262,8 +268,8 @@ static void buf_lifetimes(Graph *g) {
     *b = (PlanBuf){n, step_of(pl, n), whole ? pl->nsteps : -1, 4 * shape_numel(&n->shape), 0};
     for (int s = 0; s < pl->nsteps; s++) {
       const PlanStep *st = &pl->steps[s];
-      Node **ins = st->cpu ? st->cpu->in : pl->kernels[st->kernel].inputs;
-      int nin = st->cpu ? st->cpu->nin : pl->kernels[st->kernel].ninputs;
+      int nin;
+      Node **ins = step_inputs(pl, s, &nin);
       int until = st->background ? st->join : s; // a background op uses it until its join
       for (int k = 0; k < nin; k++)
         if (ins[k] == n && until > b->last)

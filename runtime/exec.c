@@ -49,6 +49,11 @@ static size_t elem_size(const Exec *e, const Buf *b) {
   return b->is_int || e->prec == EXEC_FP32 ? 4 : 2;
 }
 
+// The dtype b is stored in: int32, else fp32 or fp16 by precision.
+static MilDType stored_dtype(const Exec *e, const Buf *b) {
+  return b->is_int ? MIL_INT32 : e->prec == EXEC_FP32 ? MIL_FP32 : MIL_FP16;
+}
+
 //
 // Shapes
 //
@@ -527,8 +532,19 @@ static void *alias_data(const Exec *e, const Buf *b) {
 }
 
 // The buffer that holds b's storage: b, or the one it is an alias into.
+static int root_index(const Exec *e, int b) {
+  return e->bufs[b].alias >= 0 ? e->bufs[b].alias : b;
+}
+
 static Buf *buf_root(Exec *e, int b) {
-  return &e->bufs[e->bufs[b].alias >= 0 ? e->bufs[b].alias : b];
+  return &e->bufs[root_index(e, b)];
+}
+
+// Points every alias at its storage (after the plan, and when an input is rebound).
+static void alias_resolve(Exec *e) {
+  for (int i = 0; i < e->nbufs; i++)
+    if (e->bufs[i].alias >= 0)
+      e->bufs[i].data = alias_data(e, &e->bufs[i]);
 }
 
 // Liveness over storage: a buffer lives from the first step that writes it
@@ -575,9 +591,8 @@ static bool plan_memory(Exec *e) {
   for (int i = 0; ok && i < e->nbufs; i++)
     if (e->bufs[i].slab >= 0)
       e->bufs[i].data = e->slabs[e->bufs[i].slab];
-  for (int i = 0; ok && i < e->nbufs; i++)
-    if (e->bufs[i].alias >= 0)
-      e->bufs[i].data = alias_data(e, &e->bufs[i]);
+  if (ok)
+    alias_resolve(e);
   free(pl.size);
   free(pl.busy);
   return ok;
@@ -598,7 +613,7 @@ static bool alias_reshape(Exec *e, Step *s) {
   const Buf *in = &e->bufs[s->in[0]];
   if (in->fixed || e->bufs[s->out[0]].is_output)
     return false;
-  e->bufs[s->out[0]].alias = in->alias >= 0 ? in->alias : s->in[0];
+  e->bufs[s->out[0]].alias = root_index(e, s->in[0]);
   e->bufs[s->out[0]].alias_off = in->alias >= 0 ? in->alias_off : 0;
   return true;
 }
@@ -608,7 +623,7 @@ static bool alias_reshape(Exec *e, Step *s) {
 // or function output), shared with no other part.
 static bool part_placeable(Exec *e, const Step *s, int k) {
   const Buf *p = &e->bufs[s->in[k]];
-  int q = p->alias >= 0 ? p->alias : s->in[k];
+  int q = root_index(e, s->in[k]);
   const Buf *root = &e->bufs[q];
   if (root->fixed || root->is_input || root->is_output || root->count != p->count ||
       q == s->out[0])
@@ -630,9 +645,8 @@ static bool alias_concat(Exec *e, Step *s) {
       return false;
   int64_t off = 0;
   for (int k = 0; k < s->nin; k++) {
-    const Buf *p = &e->bufs[s->in[k]];
-    alias_into(e, p->alias >= 0 ? p->alias : s->in[k], s->out[0], off);
-    off += p->count;
+    alias_into(e, root_index(e, s->in[k]), s->out[0], off);
+    off += e->bufs[s->in[k]].count;
   }
   return true;
 }
@@ -886,8 +900,7 @@ static const void *view_in(Exec *e, const Buf *b) {
 // A mover (reshape, slices, transpose, concat, split) copies stored elements
 // as they are: no widening to fp32 and back.
 static bool step_move(Exec *e, Step *s, RtDiag *d) {
-  const Buf *o = &e->bufs[s->out[0]];
-  s->esize = o->is_int || e->prec == EXEC_FP32 ? 4 : 2;
+  s->esize = (int)elem_size(e, &e->bufs[s->out[0]]);
   for (int k = 0; k < s->nin; k++)
     s->iv[k] = s->in[k] >= 0 ? e->bufs[s->in[k]].data : NULL;
   for (int k = 0; k < s->nout; k++)
@@ -975,24 +988,23 @@ static bool check_input(const Exec *e, const Buf *b, const RtTensor *t, RtDiag *
   return true;
 }
 
-// Input `name`'s variable; -1 (reported, listing the inputs) if none.
-static int find_input(const Exec *e, const char *name, RtDiag *d) {
+// Input `name`, checked against t's shape and kind; NULL (reported, an
+// unknown name listing the inputs) if either fails.
+static Buf *find_input(Exec *e, const char *name, const RtTensor *t, RtDiag *d) {
   int v = find_var(e, e->f->inputs, e->f->ninputs, name);
   if (v < 0) {
     char names[512];
     exec_input_names(e, names, sizeof names);
     mil_error_at(d, e->p, e->f->loc, "function '%s' has no input '%s'; its inputs: %s",
                  e->f->name, name, names);
+    return NULL;
   }
-  return v;
+  return check_input(e, &e->bufs[v], t, d) ? &e->bufs[v] : NULL;
 }
 
 bool exec_set_input(Exec *e, const char *name, const RtTensor *t, RtDiag *d) {
-  int v = find_input(e, name, d);
-  if (v < 0)
-    return false;
-  Buf *b = &e->bufs[v];
-  if (!check_input(e, b, t, d))
+  Buf *b = find_input(e, name, t, d);
+  if (!b)
     return false;
   size_t n = (size_t)b->count;
   if (b->is_int || (t->dtype == MIL_FP32) == (e->prec == EXEC_FP32))
@@ -1006,25 +1018,19 @@ bool exec_set_input(Exec *e, const char *name, const RtTensor *t, RtDiag *d) {
 }
 
 bool exec_bind_input(Exec *e, const char *name, const RtTensor *t, RtDiag *d) {
-  int v = find_input(e, name, d);
-  if (v < 0)
+  Buf *b = find_input(e, name, t, d);
+  if (!b)
     return false;
-  Buf *b = &e->bufs[v];
-  MilDType stored = b->is_int ? MIL_INT32 : e->prec == EXEC_FP32 ? MIL_FP32 : MIL_FP16;
-  if (!check_input(e, b, t, d))
-    return false;
-  if (t->dtype != stored) {
+  if (t->dtype != stored_dtype(e, b)) {
     mil_error_at(d, e->p, b->loc, "input '%s' is bound as %s; the executor stores it as %s",
-                 b->name, mil_dtype_name(t->dtype), mil_dtype_name(stored));
+                 b->name, mil_dtype_name(t->dtype), mil_dtype_name(stored_dtype(e, b)));
     return false;
   }
   if (b->owned)
     free(b->data);
   b->owned = false;
   b->data = t->data;
-  for (int i = 0; i < e->nbufs; i++) // reshapes of the input see the new storage
-    if (e->bufs[i].alias == v)
-      e->bufs[i].data = alias_data(e, &e->bufs[i]);
+  alias_resolve(e); // reshapes of the input see the new storage
   b->is_set = true;
   return true;
 }
@@ -1034,7 +1040,7 @@ bool exec_get_output(const Exec *e, const char *name, RtTensor *view) {
   if (v < 0)
     return false;
   const Buf *b = &e->bufs[v];
-  view->dtype = b->is_int ? MIL_INT32 : e->prec == EXEC_FP32 ? MIL_FP32 : MIL_FP16;
+  view->dtype = stored_dtype(e, b);
   view->rank = b->rank;
   memcpy(view->dims, b->dims, sizeof view->dims);
   view->count = b->count;

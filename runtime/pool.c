@@ -72,7 +72,7 @@ static int pool_size(void) {
 
 static void pool_start(void) {
   pool.threads = 1;
-  for (int i = 1; i < pool_size(); i++) {
+  for (int i = 1, n = pool_size(); i < n; i++) {
     pthread_t th;
     pthread_attr_t attr;
     pthread_attr_init(&attr);

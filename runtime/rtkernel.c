@@ -8,13 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static uint64_t get_u64le(const unsigned char *p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--)
-    v = v << 8 | p[i];
-  return v;
-}
-
 unsigned char *rt_file_bytes(const RtFile *f, RtDiag *d) {
   unsigned char *out = calloc(f->len ? f->len : 1, 1);
   if (!out) {
@@ -22,8 +15,8 @@ unsigned char *rt_file_bytes(const RtFile *f, RtDiag *d) {
     return NULL;
   }
   for (size_t at = 0; at < f->data_len;) {
-    uint64_t off = f->data_len - at >= 16 ? get_u64le(f->data + at) : UINT64_MAX;
-    uint64_t n = f->data_len - at >= 16 ? get_u64le(f->data + at + 8) : 0;
+    uint64_t off = f->data_len - at >= 16 ? rt_get_le(f->data + at, 8) : UINT64_MAX;
+    uint64_t n = f->data_len - at >= 16 ? rt_get_le(f->data + at + 8, 8) : 0;
     if (off > f->len || n > f->len - off || n > f->data_len - at - 16) {
       rt_error_file(d, f->path, "the record at byte %zu is outside the file", at);
       free(out);
