@@ -1,7 +1,7 @@
 // exec_ops.c — the reference executor's ops: for each, a prep function that
 // takes its operands and parameters and computes its output shapes (checked
 // against the declared ones), and a kernel over fp32 (or int32) views.
-// Matrix products go through BLAS: OpenBLAS, or Accelerate on macOS.
+// Matrix products go through BLAS (rt_sgemm, blas.c).
 #include "exec.h"
 
 #include <limits.h>
@@ -12,24 +12,8 @@
 #include <immintrin.h>
 #endif
 
-#if defined(__APPLE__)
-#include <Accelerate/Accelerate.h>
-#else
-#include <cblas.h>
-#endif
-
 #define SQRT1_2 0.70710678118654752440f
 #define SQRT_2_PI 0.79788456080286535588f // sqrt(2 / pi)
-
-// C[M, N] = alpha op(A) op(B) + beta C, row-major.
-static void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
-                  const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
-                  int64_t ldc) {
-  if (m == 0 || n == 0)
-    return;
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-              (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
-}
 
 // exp(d) for d <= 0, as softmax uses it: below -87 (where expf leaves the
 // normal range and glibc takes its slow underflow path) it is 0, off by
@@ -596,14 +580,36 @@ static void softmax_last_axis_row(const Exec *e, const Step *s, int64_t k, float
     memcpy((float *)s->ov[0] + k * n, row, (size_t)n * 4);
 }
 
+// Rows of a last-axis softmax in blocks over the pool's threads, each block
+// with its own row buffers.
+enum { SOFTMAX_BLOCK_ELEMS = 1 << 15 };
+
+typedef struct SoftmaxRows {
+  const Exec *e;
+  const Step *s;
+  int64_t rows_per_block;
+  int64_t stride; // floats a block: row and tmp (n each), then h (n halves)
+  float *buf;
+} SoftmaxRows;
+
+static void softmax_rows_block(void *ctx, int64_t blk) {
+  const SoftmaxRows *sr = ctx;
+  int64_t n = sr->s->geom.nred, nrows = sr->s->geom.nkeep, lo = blk * sr->rows_per_block;
+  int64_t hi = lo + sr->rows_per_block < nrows ? lo + sr->rows_per_block : nrows;
+  float *row = sr->buf + blk * sr->stride, *tmp = row + n;
+  for (int64_t k = lo; k < hi; k++)
+    softmax_last_axis_row(sr->e, sr->s, k, row, tmp, (uint16_t *)(tmp + n));
+}
+
 static bool run_softmax(Exec *e, const Step *s, RtDiag *d) {
   (void)d;
   const Geom *g = &s->geom;
-  if (s->stored_io) { // the last axis: row by row
-    float *row = exec_scratch(e, (size_t)g->nred * 4), *tmp = exec_scratch(e, (size_t)g->nred * 4);
-    uint16_t *h = exec_scratch(e, (size_t)g->nred * 2);
-    for (int64_t k = 0; k < g->nkeep; k++)
-      softmax_last_axis_row(e, s, k, row, tmp, h);
+  if (s->stored_io) { // the last axis: rows in blocks
+    int64_t per = SOFTMAX_BLOCK_ELEMS / (g->nred ? g->nred : 1);
+    per = per < 1 ? 1 : per;
+    int64_t blocks = (g->nkeep + per - 1) / per, stride = 2 * g->nred + (g->nred + 1) / 2;
+    SoftmaxRows sr = {e, s, per, stride, exec_scratch(e, (size_t)(blocks * stride) * 4)};
+    rt_parallel(blocks, softmax_rows_block, &sr);
     return true;
   }
   for (int64_t k = 0; k < g->nkeep; k++) {
@@ -1119,12 +1125,16 @@ static bool run_matmul(Exec *e, const Step *s, RtDiag *d) {
   float *ov = s->ov[0];
   bool y_shared = rt_numel(y->rank - 2 > 0 ? y->rank - 2 : 0, y->dims) == 1;
   if (nb > 1 && y_shared && !tx && x->count == nb * m * k) { // one product for every batch
-    sgemm(false, ty, nb * m, n, k, 1, xv, xc, yv, yc, 0, ov, n);
+    rt_sgemm(false, ty, nb * m, n, k, 1, xv, xc, yv, yc, 0, ov, n);
     return true;
   }
-  for (int64_t b = 0; b < nb; b++)
-    sgemm(tx, ty, m, n, k, 1, xv + dims_offset(b, br, o->dims, sx), xc,
-          yv + dims_offset(b, br, o->dims, sy), yc, 0, ov + b * m * n, n);
+  int64_t *off = exec_scratch(e, (size_t)(3 * nb) * sizeof *off); // of x, y and out
+  for (int64_t b = 0; b < nb; b++) {
+    off[b] = dims_offset(b, br, o->dims, sx);
+    off[nb + b] = dims_offset(b, br, o->dims, sy);
+    off[2 * nb + b] = b * m * n;
+  }
+  rt_sgemm_batch(nb, off, off + nb, off + 2 * nb, tx, ty, m, n, k, 1, xv, xc, yv, yc, 0, ov, n);
   return true;
 }
 
@@ -1155,7 +1165,7 @@ static bool run_linear(Exec *e, const Step *s, RtDiag *d) {
   (void)d;
   const Buf *w = step_in(e, s, 1);
   int64_t n = w->dims[0], k = w->dims[1], m = step_in(e, s, 0)->count / (k ? k : 1);
-  sgemm(false, true, m, n, k, 1, s->iv[0], k, s->iv[1], k, 0, s->ov[0], n);
+  rt_sgemm(false, true, m, n, k, 1, s->iv[0], k, s->iv[1], k, 0, s->ov[0], n);
   add_bias_rows(s->ov[0], m, n, s->iv[2], false);
   return true;
 }
@@ -1282,7 +1292,7 @@ static bool run_conv(Exec *e, const Step *s, RtDiag *d) {
       const float *xg = xv + (b * c + gi * cg) * g.h * g.w;
       if (!direct)
         im2col(s, &g, cg, xg, col);
-      sgemm(false, false, og, pix, kdim, 1, wv + gi * og * kdim, kdim, direct ? xg : col, pix,
+      rt_sgemm(false, false, og, pix, kdim, 1, wv + gi * og * kdim, kdim, direct ? xg : col, pix,
             0, ov + (b * oc + gi * og) * pix, pix);
     }
   for (int64_t b = 0; b < n; b++)
@@ -1347,13 +1357,13 @@ static bool run_sdpa(Exec *e, const Step *s, RtDiag *d) {
   dims[r - 1] = S;
   float *sc = exec_scratch(e, (size_t)(L * S) * 4), scale = 1.0f / sqrtf((float)E);
   for (int64_t b = 0; b < nb; b++) {
-    sgemm(false, true, L, S, E, scale, (const float *)s->iv[0] + b * L * E, E,
+    rt_sgemm(false, true, L, S, E, scale, (const float *)s->iv[0] + b * L * E, E,
           (const float *)s->iv[1] + b * S * E, E, 0, sc, S);
     if (m)
       add_mask(m, s->iv[3], dims, r, b, sc);
     for (int64_t l = 0; l < L; l++)
       softmax_row(sc + l * S, S);
-    sgemm(false, false, L, Ev, S, 1, sc, S, (const float *)s->iv[2] + b * S * Ev, Ev, 0,
+    rt_sgemm(false, false, L, Ev, S, 1, sc, S, (const float *)s->iv[2] + b * S * Ev, Ev, 0,
           (float *)s->ov[0] + b * L * Ev, Ev);
   }
   return true;

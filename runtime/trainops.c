@@ -7,11 +7,6 @@
 
 #include <math.h>
 #include <string.h>
-#if defined(__APPLE__)
-#include <Accelerate/Accelerate.h>
-#else
-#include <cblas.h>
-#endif
 
 static bool id_ok(float id, int64_t limit) {
   return id >= 0 && id < (float)limit && (float)(int64_t)id == id;
@@ -76,11 +71,7 @@ void rt_cross_entropy_grad(float *out, const float *logits, const float *targets
 
 void rt_matmul(float *out, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
                bool ta, bool tb) {
-  if (m == 0 || n == 0)
-    return;
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-              (int)m, (int)n, (int)k, 1.0f, a, (int)(ta ? m : k), b, (int)(tb ? k : n), 0.0f,
-              out, (int)n);
+  rt_sgemm(ta, tb, m, n, k, 1.0f, a, ta ? m : k, b, tb ? k : n, 0.0f, out, n);
 }
 
 void rt_add(float *out, const float *a, const float *b, int64_t n) {

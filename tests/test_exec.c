@@ -375,6 +375,35 @@ static void test_reductions(void **state) {
   }
 }
 
+// A last-axis softmax of 45 rows 1500 wide: the pool takes the rows in
+// blocks of 21 (21, 21, 3), each with its own row buffers.
+static const char softmax_rows_tmpl[] =
+    "program(1.3)\n{\n  func main<ios18>(tensor<$T, [3, 15, 1500]> x) {\n"
+    "    tensor<$T, [3, 15, 1500]> p = softmax(x = x, axis = int32(-1))[name = string(\"p\")];\n"
+    "  } -> (p);\n}\n";
+
+static void test_softmax_row_blocks(void **state) {
+  (void)state;
+  enum { ROWS = 45, W = 1500 };
+  double *p = malloc(ROWS * W * sizeof *p);
+  for (int pi = 0; pi < 2; pi++) {
+    Run r;
+    run_open(&r, softmax_rows_tmpl, (ExecPrecision)pi, NULL);
+    double *x = run_random(&r, "x", 9, -4.0, 4.0, false);
+    run_exec(&r);
+    for (int row = 0; row < ROWS; row++) {
+      double z = 0;
+      for (int c = 0; c < W; c++)
+        z += exp(x[row * W + c]);
+      for (int c = 0; c < W; c++)
+        p[row * W + c] = exp(x[row * W + c]) / z;
+    }
+    expect_close("softmax row blocks", run_get(&r, "p", NULL), p, ROWS * W, tol_for(r.prec), 1);
+    run_close(&r);
+  }
+  free(p);
+}
+
 static const char layer_norm_tmpl[] =
     "program(1.3)\n{\n  func main<ios18>(tensor<$T, [1, 6, 1, 7]> x, tensor<$T, [6]> g, tensor<$T, [6]> b) {\n"
     "    tensor<int32, [1]> ax = const()[name = string(\"ax\"), val = tensor<int32, [1]>([1])];\n"
@@ -1130,14 +1159,16 @@ static double *fused_run(Run *r, ExecPrecision prec, int w, const char *outputs,
   return run_get(r, "p", n);
 }
 
-// Widths 37 (the 8-lane loops' scalar tails) and 64 (vectors only).
+// Widths 37 (the 8-lane loops' scalar tails), 64 (vectors only) and 1500
+// (the 30 rows in two blocks of the pool's threads, 21 and 9).
 static void test_fused_softmax_same_bits(void **state) {
   (void)state;
-  for (int wi = 0; wi < 2; wi++)
+  static const int widths[] = {37, 64, 1500};
+  for (int wi = 0; wi < 3; wi++)
     for (int pi = 0; pi < 2; pi++) {
       Run r1, r2;
       int64_t n, n2;
-      int w = wi ? 64 : 37;
+      int w = widths[wi];
       double *fused = fused_run(&r1, (ExecPrecision)pi, w, "p", &n);
       double *unfused = fused_run(&r2, (ExecPrecision)pi, w, "p, a, b", &n2);
       assert_int_equal(n, n2);
@@ -1298,10 +1329,12 @@ static void test_bind_input(void **state) {
 }
 
 int main(void) {
+  setenv("ANEC_THREADS", "2", 0); // the pool's paths run even on one core
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_unary),
       cmocka_unit_test(test_binary_broadcast),
       cmocka_unit_test(test_reductions),
+      cmocka_unit_test(test_softmax_row_blocks),
       cmocka_unit_test(test_layer_norm),
       cmocka_unit_test(test_data_movement),
       cmocka_unit_test(test_reshape_alias),
