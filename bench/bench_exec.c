@@ -36,6 +36,14 @@ static double time_median(BenchFn fn, void *ctx) {
   return median(t, RUNS);
 }
 
+// After the BLAS-alone baseline: OpenBLAS's threads spin for about 0.1 s
+// after a multithreaded call before they sleep, and on a 2-core machine they
+// would take half the executor's cores (which runs OpenBLAS single-threaded
+// inside its own pool). Half a second lets them go to sleep first.
+static void settle(void) {
+  nanosleep(&(struct timespec){0, 500000000}, NULL);
+}
+
 static void fill(float *v, size_t n, unsigned seed) {
   for (size_t i = 0; i < n; i++) {
     seed = seed * 1664525u + 1013904223u;
@@ -163,6 +171,7 @@ static void bench_conv(const char *dir) {
   write_blob(dir, "w.bin", w, 2048 * 768);
   Gemms g = {w, x, y};
   double blas = time_median(conv_sgemm, &g), gflop = 2.0 * 2048 * 768 * 256 / 1e9;
+  settle();
   const int64_t xd[] = {1, 768, 1, 256};
   for (int prec = 0; prec < 2; prec++) {
     Kernel k = kernel_open(conv_mil, dir, (ExecPrecision)prec);
@@ -185,6 +194,7 @@ static void bench_attention(const char *dir) {
                  malloc(n * 4)};
   fill(g.q, n, 3), fill(g.k, n, 4), fill(g.v, n, 5);
   double blas = time_median(attn_sgemm, &g), gflop = 12 * 2 * 2.0 * 256 * 256 * 64 / 1e9;
+  settle();
   const int64_t d[] = {1, 12, 256, 64};
   for (int prec = 0; prec < 2; prec++) {
     Kernel k = kernel_open(attn_mil, dir, (ExecPrecision)prec);

@@ -886,6 +886,39 @@ void exec_error_at(const Exec *e, RtDiag *d, MilLoc loc, const char *fmt, ...) {
   mil_error_at(d, e->p, loc, "%s", msg);
 }
 
+// fp16 <-> fp32 of a whole tensor, in blocks over the pool when it is large
+// (an attention's scores: 786k elements, 0.2 ms on one core). The blocks
+// convert element by element, so the bits are those of one call.
+enum { CONVERT_BLOCK = 1 << 15 };
+
+typedef struct Convert {
+  const void *in;
+  void *out;
+  size_t n;
+  bool widen; // fp16 -> fp32, else fp32 -> fp16
+} Convert;
+
+static void convert_range(const Convert *c, size_t lo, size_t n) {
+  if (c->widen)
+    fp16_to_f32_n((const uint16_t *)c->in + lo, (float *)c->out + lo, n);
+  else
+    f32_to_fp16_n((const float *)c->in + lo, (uint16_t *)c->out + lo, n);
+}
+
+static void convert_block(void *ctx, int64_t blk) {
+  const Convert *c = ctx;
+  size_t lo = (size_t)blk * CONVERT_BLOCK;
+  convert_range(c, lo, c->n - lo < CONVERT_BLOCK ? c->n - lo : CONVERT_BLOCK);
+}
+
+static void convert(const void *in, void *out, size_t n, bool widen) {
+  Convert c = {in, out, n, widen};
+  if (n < 2 * CONVERT_BLOCK)
+    convert_range(&c, 0, n);
+  else
+    rt_parallel((int64_t)((n + CONVERT_BLOCK - 1) / CONVERT_BLOCK), convert_block, &c);
+}
+
 // A kernel's view of an operand: fp32 (widened from fp16 if need be) or int32.
 static const void *view_in(Exec *e, const Buf *b) {
   if (b->is_int || e->prec == EXEC_FP32)
@@ -893,7 +926,7 @@ static const void *view_in(Exec *e, const Buf *b) {
   if (b->f32)
     return b->f32;
   float *v = exec_scratch(e, (size_t)b->count * 4);
-  fp16_to_f32_n(b->data, v, (size_t)b->count);
+  convert(b->data, v, (size_t)b->count, true);
   return v;
 }
 
@@ -924,7 +957,7 @@ static bool step_run(Exec *e, Step *s, RtDiag *d) {
   for (int k = 0; k < s->nout; k++) { // ANE numerics: every stored tensor is fp16
     const Buf *b = &e->bufs[s->out[k]];
     if (s->ov[k] != b->data)
-      f32_to_fp16_n(s->ov[k], b->data, (size_t)b->count);
+      convert(s->ov[k], b->data, (size_t)b->count, false);
   }
   scratch_reset(&e->scratch);
   return ok;

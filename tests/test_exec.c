@@ -271,6 +271,32 @@ static void test_unary(void **state) {
     }
 }
 
+// A unary op on tensors wide enough that the fp16 widening of x and the
+// narrowing of y run in blocks over the pool (32768 elements a block, from
+// 65536): below, between one and two blocks, and with a partial last block.
+static void test_wide_conversions(void **state) {
+  (void)state;
+  const int64_t sizes[] = {40000, 65536, 3 * 32768 + 5};
+  for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+    char tmpl[512];
+    snprintf(tmpl, sizeof tmpl,
+             "program(1.3)\n{\n  func main<ios18>(tensor<$T, [1, %lld]> x) {\n"
+             "    tensor<$T, [1, %lld]> y = tanh(x = x)[name = string(\"y\")];\n"
+             "  } -> (y);\n}\n", (long long)sizes[k], (long long)sizes[k]);
+    Run r;
+    run_open(&r, tmpl, EXEC_FP16, NULL);
+    double *x = run_random(&r, "x", 300 + k, 0.1, 3.0, false);
+    run_exec(&r);
+    double *want = run_keep(&r, malloc((size_t)sizes[k] * sizeof *want));
+    for (int64_t i = 0; i < sizes[k]; i++)
+      want[i] = tanh(x[i]);
+    char what[64];
+    snprintf(what, sizeof what, "tanh of %lld fp16", (long long)sizes[k]);
+    expect_close(what, run_get(&r, "y", NULL), want, sizes[k], TOL16, 0);
+    run_close(&r);
+  }
+}
+
 static double ref_binary(const char *op, double x, double y) {
   if (!strcmp(op, "add")) return x + y;
   if (!strcmp(op, "sub")) return x - y;
@@ -1335,6 +1361,7 @@ int main(void) {
       cmocka_unit_test(test_binary_broadcast),
       cmocka_unit_test(test_reductions),
       cmocka_unit_test(test_softmax_row_blocks),
+      cmocka_unit_test(test_wide_conversions),
       cmocka_unit_test(test_layer_norm),
       cmocka_unit_test(test_data_movement),
       cmocka_unit_test(test_reshape_alias),
