@@ -206,7 +206,18 @@ static void bench_attention(const char *dir) {
   free(mask), free(g.q), free(g.k), free(g.v), free(g.s), free(g.y);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  bool conv = argc < 2, attention = argc < 2;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "conv"))
+      conv = true;
+    else if (!strcmp(argv[i], "attention"))
+      attention = true;
+    else {
+      fprintf(stderr, "usage: bench_exec [conv] [attention]  (both by default)\n");
+      return 2;
+    }
+  }
   char dir[] = "/tmp/bench_exec.XXXXXX", sub[64];
   if (!mkdtemp(dir))
     return 1;
@@ -218,8 +229,10 @@ int main(void) {
          RUNS, core ? core : "(unset)", threads ? threads : "(unset)");
   printf("%-36s %-6s %9s %9s %8s %8s\n", "kernel", "prec", "executor", "sgemm", "ratio",
          "GFLOP/s");
-  bench_conv(dir);
-  bench_attention(dir);
+  if (conv)
+    bench_conv(dir);
+  if (attention)
+    bench_attention(dir);
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   return system(cmd) == 0 ? 0 : 1;

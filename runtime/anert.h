@@ -109,11 +109,14 @@ typedef void RtBlockFn(void *ctx, int64_t block);
 void rt_parallel(int64_t blocks, RtBlockFn *fn, void *ctx);
 // The threads rt_parallel uses (workers + the caller); starts them.
 int rt_threads(void);
+// Whether the calling thread is inside a block of rt_parallel.
+bool rt_in_parallel(void);
 // blas.c — row-major sgemm: C[m, n] = alpha op(A) op(B) + beta C, op(A)
 // [m, k] (A is [k, m] when ta), op(B) [k, n] (B is [n, k] when tb). With
 // OpenBLAS and a pool of 2+ threads, a large product is split over the pool
 // (OpenBLAS single-threaded meanwhile); the blocks are fixed by the shape, so
-// the result does not depend on which thread runs which.
+// the result does not depend on which thread runs which. Inside a block of
+// rt_parallel it is one BLAS call.
 void rt_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
               int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 // count products of one shape; product i reads a + aoff[i], b + boff[i] and
@@ -122,6 +125,9 @@ void rt_sgemm_batch(int64_t count, const int64_t *aoff, const int64_t *boff,
                     const int64_t *coff, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                     float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
                     float beta, float *c, int64_t ldc);
+// rt_parallel for blocks that multiply (rt_sgemm in each): OpenBLAS runs
+// single-threaded meanwhile.
+void rt_parallel_blas(int64_t blocks, RtBlockFn *fn, void *ctx);
 // One background thread that runs submitted calls in order, each once.
 // rt_worker_new is NULL when no thread can start; a NULL worker runs each
 // submitted call at once, in the caller. rt_worker_wait returns when every
@@ -446,6 +452,9 @@ bool exec_get_output(const Exec *e, const char *name, RtTensor *view);
 // "x, w": the function's input or output names, for messages.
 void exec_input_names(const Exec *e, char *buf, size_t cap);
 void exec_output_names(const Exec *e, char *buf, size_t cap);
+// "matmul, attention, ...": the steps a run takes, after fusion and
+// aliasing (a reshape into its operand's storage takes none).
+void exec_step_names(const Exec *e, char *buf, size_t cap);
 
 //
 // stage.c — values between the host (fp32, logical row-major) and the blocks

@@ -111,7 +111,7 @@ static bool worth_splitting(const Gemm *g, int64_t count) {
 void rt_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
               int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
   Gemm g = {ta, tb, m, n, k, alpha, beta, a, b, c, lda, ldb, ldc};
-  if (!worth_splitting(&g, 1)) {
+  if (rt_in_parallel() || !worth_splitting(&g, 1)) {
     gemm_call(&g);
     return;
   }
@@ -159,5 +159,16 @@ void rt_sgemm_batch(int64_t count, const int64_t *aoff, const int64_t *boff,
       Gemm gi = batch_gemm(&bt, i);
       gemm_split(&gi);
     }
+  blas_end();
+}
+
+void rt_parallel_blas(int64_t blocks, RtBlockFn *fn, void *ctx) {
+  if (!pool_multiplies()) { // one thread, or a BLAS with threads of its own
+    for (int64_t b = 0; b < blocks; b++)
+      fn(ctx, b);
+    return;
+  }
+  blas_begin();
+  rt_parallel(blocks, fn, ctx);
   blas_end();
 }

@@ -755,6 +755,44 @@ static void fuse_transpose(Exec *e, Step *t) {
   t->def = NULL;
 }
 
+// The step that reads buffer b, if b is read once and is no function output.
+static Step *sole_reader(Exec *e, int b) {
+  if (e->bufs[b].is_output || buf_readers(e, b) != 1)
+    return NULL;
+  for (int i = 0; i < e->nsteps; i++)
+    for (int k = 0; e->steps[i].def && k < e->steps[i].nin; k++)
+      if (e->steps[i].in[k] == b)
+        return &e->steps[i];
+  return NULL;
+}
+
+static bool is_matmul(const Step *s) {
+  return s && s->def && !strcmp(s->op->op, "matmul");
+}
+
+// Attention: scores = matmul(q, k) read only by a row softmax s (after its
+// prologue), whose probabilities only a matmul reads as its x: the second
+// matmul's step runs all three head by head (exec_attention_def); the
+// scores and probabilities are never stored. After the softmax and
+// transpose fusions (the parts keep their prologue and transpose flags).
+static void fuse_attention(Exec *e, Step *s) {
+  Step *qk = s->stored_io ? sole_producer(e, s->in[0]) : NULL, *pv = sole_reader(e, s->out[0]);
+  if (!is_matmul(qk) || !is_matmul(pv) || pv->in[0] != s->out[0] || pv->transpose_x ||
+      !exec_attention_fits(e, qk, s, pv))
+    return;
+  Step *parts = arena_alloc(&e->arena, 3 * sizeof *parts);
+  parts[0] = *qk, parts[1] = *s, parts[2] = *pv;
+  int np = s->nprologue, nin = 3 + np;
+  int *in = arena_alloc(&e->arena, (size_t)nin * sizeof *in);
+  in[0] = qk->in[0], in[1] = qk->in[1], in[2 + np] = pv->in[1];
+  for (int j = 0; j < np; j++)
+    in[2 + j] = s->in[1 + j];
+  pv->def = &exec_attention_def, pv->parts = parts;
+  pv->in = in, pv->nin = nin;
+  pv->iv = arena_alloc(&e->arena, (size_t)nin * sizeof *pv->iv);
+  qk->def = NULL, s->def = NULL;
+}
+
 static void exec_fuse(Exec *e) {
   for (int i = 0; i < e->nsteps; i++)
     if (e->steps[i].def && exec_op_is_row_softmax(&e->steps[i]))
@@ -762,6 +800,9 @@ static void exec_fuse(Exec *e) {
   for (int i = 0; i < e->nsteps; i++)
     if (e->steps[i].def && !strcmp(e->steps[i].op->op, "transpose"))
       fuse_transpose(e, &e->steps[i]);
+  for (int i = 0; i < e->nsteps; i++)
+    if (e->steps[i].def && exec_op_is_row_softmax(&e->steps[i]))
+      fuse_attention(e, &e->steps[i]);
 }
 
 // Drops the steps that fusion and aliasing took away.
@@ -1001,6 +1042,13 @@ void exec_input_names(const Exec *e, char *buf, size_t cap) {
 
 void exec_output_names(const Exec *e, char *buf, size_t cap) {
   list_names(e, e->f->outputs, e->f->noutputs, buf, cap);
+}
+
+void exec_step_names(const Exec *e, char *buf, size_t cap) {
+  size_t k = 0;
+  buf[0] = '\0';
+  for (int i = 0; i < e->nsteps && k < cap; i++)
+    k += (size_t)snprintf(buf + k, cap - k, "%s%s", i ? ", " : "", e->steps[i].def->name);
 }
 
 static bool check_input(const Exec *e, const Buf *b, const RtTensor *t, RtDiag *d) {

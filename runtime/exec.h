@@ -83,6 +83,9 @@ struct Step {
   int nprologue;
   int prologue[2];        // binary op codes
   bool stored_io;         // iv[0] and ov[0] point at the storage (fp16 or fp32)
+  // A fused attention (def exec_attention_def): the first matmul, the
+  // softmax and the second matmul it runs as one, copies of their steps.
+  const Step *parts;
   int esize;              // def->moves: the bytes of a stored element (2 or 4)
 };
 
@@ -125,6 +128,10 @@ const OpDef *exec_op_find(const char *name);
 bool exec_op_is_row_softmax(const Step *s);
 int exec_op_prologue_code(const Step *s);
 void exec_op_names(char *buf, size_t cap); // "abs, add, ..." for messages
+// Attention: matmul qk whose scores row softmax sm takes, whose
+// probabilities matmul pv takes as x, run head by head as one step.
+extern const OpDef exec_attention_def;
+bool exec_attention_fits(const Exec *e, const Step *qk, const Step *sm, const Step *pv);
 
 // Shapes, shared by both files.
 void dims_strides(int rank, const int64_t *dims, int64_t *strides);

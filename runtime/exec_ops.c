@@ -543,25 +543,27 @@ static bool prologue_row_fast(const uint16_t *in, float *row, int64_t n, int np,
 // Row k (n wide) of a softmax over the last axis: widened from storage,
 // then the fused prologue ops (rounded to fp16 after each, where the unfused
 // ops would have stored fp16), the softmax, and narrowed back to storage.
-static void softmax_last_axis_row(const Exec *e, const Step *s, int64_t k, float *row,
-                                  float *tmp, uint16_t *h) {
-  const Buf *out = step_out(e, s, 0);
-  int r = out->rank;
-  int64_t n = out->dims[r - 1], sy[MIL_MAX_RANK], iy[2];
+// `in` and `out` are the row's storage (fp16 or fp32, as the precision
+// stores; they may be the same); k places the prologue operands' rows.
+static void softmax_last_axis_row(const Exec *e, const Step *s, int64_t k, const void *in,
+                                  void *out, float *row, float *tmp, uint16_t *h) {
+  const Buf *o = step_out(e, s, 0);
+  int r = o->rank;
+  int64_t n = o->dims[r - 1], sy[MIL_MAX_RANK], iy[2];
   const float *y[2];
   for (int j = 0; j < s->nprologue; j++) {
-    bcast_strides(step_in(e, s, 1 + j), 0, r, out->dims, 1, sy);
-    y[j] = (const float *)s->iv[1 + j] + dims_offset(k, r - 1, out->dims, sy);
+    bcast_strides(step_in(e, s, 1 + j), 0, r, o->dims, 1, sy);
+    y[j] = (const float *)s->iv[1 + j] + dims_offset(k, r - 1, o->dims, sy);
     iy[j] = sy[r - 1];
   }
   bool fp16 = exec_is_fp16(e);
-  const uint16_t *in16 = (const uint16_t *)s->iv[0] + k * n;
+  const uint16_t *in16 = in;
   float max;
   if (!fp16 || !prologue_row_fast(in16, row, n, s->nprologue, s->prologue, y, iy, &max)) {
     if (fp16)
       fp16_to_f32_n(in16, row, (size_t)n);
     else
-      memcpy(row, (const float *)s->iv[0] + k * n, (size_t)n * 4);
+      memcpy(row, in, (size_t)n * 4);
     for (int j = 0; j < s->nprologue; j++) {
       binary_row(s->prologue[j], tmp, row, 1, y[j], iy[j], n);
       if (fp16) {
@@ -575,9 +577,14 @@ static void softmax_last_axis_row(const Exec *e, const Step *s, int64_t k, float
   }
   softmax_row_normalize(row, n, max);
   if (fp16)
-    f32_to_fp16_n(row, (uint16_t *)s->ov[0] + k * n, (size_t)n);
+    f32_to_fp16_n(row, out, (size_t)n);
   else
-    memcpy((float *)s->ov[0] + k * n, row, (size_t)n * 4);
+    memcpy(out, row, (size_t)n * 4);
+}
+
+// Element `at` of storage `base` (fp16 or fp32, as the precision stores).
+static void *stored_at(const Exec *e, const void *base, int64_t at) {
+  return (char *)base + at * (exec_is_fp16(e) ? 2 : 4);
 }
 
 // Rows of a last-axis softmax in blocks over the pool's threads, each block
@@ -598,7 +605,8 @@ static void softmax_rows_block(void *ctx, int64_t blk) {
   int64_t hi = lo + sr->rows_per_block < nrows ? lo + sr->rows_per_block : nrows;
   float *row = sr->buf + blk * sr->stride, *tmp = row + n;
   for (int64_t k = lo; k < hi; k++)
-    softmax_last_axis_row(sr->e, sr->s, k, row, tmp, (uint16_t *)(tmp + n));
+    softmax_last_axis_row(sr->e, sr->s, k, stored_at(sr->e, sr->s->iv[0], k * n),
+                          stored_at(sr->e, sr->s->ov[0], k * n), row, tmp, (uint16_t *)(tmp + n));
 }
 
 static bool run_softmax(Exec *e, const Step *s, RtDiag *d) {
@@ -1109,34 +1117,141 @@ static bool prep_matmul(Prep *P, Step *s) {
   return prep_out(P, s, 0, false, rank, dims);
 }
 
+// A matmul step as a batch of products: op(x) [m, k] · op(y) [k, n], the
+// leading dims of x and y, and the batch (nb products over the output's
+// first br dims, x and y broadcast to them by strides sx, sy).
+typedef struct MatBatch {
+  bool tx, ty;
+  int64_t m, n, k, ldx, ldy, nb;
+  int br;
+  const int64_t *dims; // the output's
+  int64_t sx[MIL_MAX_RANK], sy[MIL_MAX_RANK];
+} MatBatch;
+
+static void mat_batch(const Exec *e, const Step *s, MatBatch *mb) {
+  const Buf *x = step_in(e, s, 0), *y = step_in(e, s, 1), *o = step_out(e, s, 0);
+  int64_t xr, yr;
+  as_matrix(x, false, &xr, &mb->ldx);
+  as_matrix(y, true, &yr, &mb->ldy);
+  mb->tx = s->transpose_x && x->rank > 1, mb->ty = s->transpose_y && y->rank > 1;
+  mb->m = mb->tx ? mb->ldx : xr, mb->k = mb->tx ? xr : mb->ldx, mb->n = mb->ty ? yr : mb->ldy;
+  mb->br = o->rank - (x->rank > 1) - (y->rank > 1);
+  mb->dims = o->dims;
+  mb->nb = rt_numel(mb->br, o->dims);
+  bcast_strides(x, x->rank > 1 ? 2 : 1, mb->br, o->dims, xr * mb->ldx, mb->sx);
+  bcast_strides(y, y->rank > 1 ? 2 : 1, mb->br, o->dims, yr * mb->ldy, mb->sy);
+}
+
+// Product b's element offsets into x, y and the output.
+static void mat_offsets(const MatBatch *mb, int64_t b, int64_t off[3]) {
+  off[0] = dims_offset(b, mb->br, mb->dims, mb->sx);
+  off[1] = dims_offset(b, mb->br, mb->dims, mb->sy);
+  off[2] = b * mb->m * mb->n;
+}
+
 static bool run_matmul(Exec *e, const Step *s, RtDiag *d) {
   (void)d;
-  const Buf *x = step_in(e, s, 0), *y = step_in(e, s, 1), *o = step_out(e, s, 0);
-  int64_t xr, xc, yr, yc;
-  as_matrix(x, false, &xr, &xc);
-  as_matrix(y, true, &yr, &yc);
-  bool tx = s->transpose_x && x->rank > 1, ty = s->transpose_y && y->rank > 1;
-  int64_t m = tx ? xc : xr, k = tx ? xr : xc, n = ty ? yr : yc;
-  int br = o->rank - (x->rank > 1) - (y->rank > 1), skipx = x->rank > 1 ? 2 : 1;
-  int64_t sx[MIL_MAX_RANK], sy[MIL_MAX_RANK], nb = rt_numel(br, o->dims);
-  bcast_strides(x, skipx, br, o->dims, xr * xc, sx);
-  bcast_strides(y, y->rank > 1 ? 2 : 1, br, o->dims, yr * yc, sy);
+  const Buf *x = step_in(e, s, 0), *y = step_in(e, s, 1);
+  MatBatch mb;
+  mat_batch(e, s, &mb);
   const float *xv = s->iv[0], *yv = s->iv[1];
   float *ov = s->ov[0];
+  int64_t m = mb.m, n = mb.n, k = mb.k, nb = mb.nb;
   bool y_shared = rt_numel(y->rank - 2 > 0 ? y->rank - 2 : 0, y->dims) == 1;
-  if (nb > 1 && y_shared && !tx && x->count == nb * m * k) { // one product for every batch
-    rt_sgemm(false, ty, nb * m, n, k, 1, xv, xc, yv, yc, 0, ov, n);
+  if (nb > 1 && y_shared && !mb.tx && x->count == nb * m * k) { // one product for every batch
+    rt_sgemm(false, mb.ty, nb * m, n, k, 1, xv, mb.ldx, yv, mb.ldy, 0, ov, n);
     return true;
   }
   int64_t *off = exec_scratch(e, (size_t)(3 * nb) * sizeof *off); // of x, y and out
   for (int64_t b = 0; b < nb; b++) {
-    off[b] = dims_offset(b, br, o->dims, sx);
-    off[nb + b] = dims_offset(b, br, o->dims, sy);
-    off[2 * nb + b] = b * m * n;
+    int64_t o[3];
+    mat_offsets(&mb, b, o);
+    off[b] = o[0], off[nb + b] = o[1], off[2 * nb + b] = o[2];
   }
-  rt_sgemm_batch(nb, off, off + nb, off + 2 * nb, tx, ty, m, n, k, 1, xv, xc, yv, yc, 0, ov, n);
+  rt_sgemm_batch(nb, off, off + nb, off + 2 * nb, mb.tx, mb.ty, m, n, k, 1, xv, mb.ldx, yv,
+                 mb.ldy, 0, ov, n);
   return true;
 }
+
+//
+// Fused attention (exec_fuse): scores = matmul(q, k), the row softmax with
+// its prologue (scale, mask), out = matmul(probabilities, v), head by head.
+// A head's scores stay in the cache between the three; each is rounded to
+// fp16 where the unfused ops store it, so the numbers are theirs.
+//
+
+bool exec_attention_fits(const Exec *e, const Step *qk, const Step *sm, const Step *pv) {
+  const Buf *q = step_in(e, qk, 0), *k = step_in(e, qk, 1), *sc = step_out(e, qk, 0);
+  const Buf *p = step_out(e, sm, 0), *v = step_in(e, pv, 1), *o = step_out(e, pv, 0);
+  int r = sc->rank;
+  if (q->rank < 2 || k->rank < 2 || v->rank < 2 || r < 3 || p->rank != r || o->rank != r ||
+      memcmp(p->dims, sc->dims, (size_t)r * 8) || memcmp(o->dims, p->dims, (size_t)(r - 2) * 8))
+    return false;
+  return rt_numel(r - 2, sc->dims) >= rt_threads(); // a head for every thread
+}
+
+typedef struct Attention {
+  const Exec *e;
+  const Step *sm;          // the softmax, its operand views those of the fused step
+  const float *q, *k, *v;  // [..., m, kd], [..., n, kd] (as the transposes read), [..., n, ev]
+  float *out;              // [..., m, ev]
+  MatBatch qk, pv;
+  int64_t lanes, lane_floats;
+  float *buf;              // per lane: scores fp32 [m, n], fp16 [m, n], softmax row buffers
+} Attention;
+
+static void attention_head(const Attention *a, int64_t b, float *sc) {
+  int64_t m = a->qk.m, n = a->qk.n, off[3], mn = m * n;
+  bool fp16 = exec_is_fp16(a->e);
+  uint16_t *h = (uint16_t *)(sc + mn);
+  float *row = sc + mn + (mn + 1) / 2, *tmp = row + n;
+  mat_offsets(&a->qk, b, off);
+  rt_sgemm(a->qk.tx, a->qk.ty, m, n, a->qk.k, 1, a->q + off[0], a->qk.ldx, a->k + off[1],
+           a->qk.ldy, 0, sc, n); // [m, n]
+  void *st = fp16 ? (void *)h : sc;   // the scores as stored
+  if (fp16)
+    f32_to_fp16_n(sc, h, (size_t)mn);
+  for (int64_t r = 0; r < m; r++)     // probabilities in place, as stored
+    softmax_last_axis_row(a->e, a->sm, b * m + r, stored_at(a->e, st, r * n),
+                          stored_at(a->e, st, r * n), row, tmp, (uint16_t *)(tmp + n));
+  if (fp16)
+    fp16_to_f32_n(h, sc, (size_t)mn);
+  mat_offsets(&a->pv, b, off);
+  rt_sgemm(false, a->pv.ty, m, a->pv.n, n, 1, sc, n, a->v + off[1], a->pv.ldy, 0,
+           a->out + off[2], a->pv.n); // [m, ev]
+}
+
+// Lane l computes heads l, l + lanes, ... in its own buffers.
+static void attention_lane(void *ctx, int64_t lane) {
+  const Attention *a = ctx;
+  for (int64_t b = lane; b < a->qk.nb; b += a->lanes)
+    attention_head(a, b, a->buf + lane * a->lane_floats);
+}
+
+// in: q, k, the softmax's prologue operands, v; s->parts: the first matmul,
+// the softmax, the second matmul.
+static bool run_attention(Exec *e, const Step *s, RtDiag *d) {
+  (void)d;
+  const Step *parts = s->parts;
+  int np = parts[1].nprologue;
+  const void *smv[3] = {NULL};
+  for (int j = 0; j < np; j++)
+    smv[1 + j] = s->iv[2 + j];
+  Step sm = parts[1];
+  sm.iv = smv;
+  Attention a = {.e = e, .sm = &sm, .q = s->iv[0], .k = s->iv[1], .v = s->iv[2 + np],
+                 .out = s->ov[0]};
+  mat_batch(e, &parts[0], &a.qk);
+  mat_batch(e, &parts[2], &a.pv);
+  int64_t mn = a.qk.m * a.qk.n;
+  a.lanes = a.qk.nb < rt_threads() ? a.qk.nb : rt_threads();
+  a.lane_floats = (mn + (mn + 1) / 2 + 3 * a.qk.n + 16) / 16 * 16; // 64-byte lanes
+  a.buf = exec_scratch(e, (size_t)(a.lanes * a.lane_floats) * 4);
+  rt_parallel_blas(a.lanes, attention_lane, &a);
+  return true;
+}
+
+const OpDef exec_attention_def = {"attention", 0, NULL, run_attention, false};
 
 // linear(x, weight[N, K], bias[N]): x[..., K] -> [..., N].
 static bool prep_linear(Prep *P, Step *s) {

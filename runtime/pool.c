@@ -33,7 +33,8 @@ static Pool pool = {.busy = PTHREAD_MUTEX_INITIALIZER,
                     .wake = PTHREAD_COND_INITIALIZER,
                     .done = PTHREAD_COND_INITIALIZER};
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
-static _Thread_local bool in_worker;
+static _Thread_local bool in_worker; // a pool thread: it runs nothing but blocks
+static _Thread_local bool in_block;  // the caller, while it runs blocks itself
 
 // Takes blocks until none are left.
 static void pool_work(RtBlockFn *fn, void *ctx, int64_t blocks) {
@@ -88,10 +89,21 @@ int rt_threads(void) {
   return pool.threads;
 }
 
+bool rt_in_parallel(void) {
+  return in_worker || in_block;
+}
+
+static void run_serial(int64_t blocks, RtBlockFn *fn, void *ctx) {
+  bool was = in_block;
+  in_block = true;
+  for (int64_t b = 0; b < blocks; b++)
+    fn(ctx, b);
+  in_block = was;
+}
+
 void rt_parallel(int64_t blocks, RtBlockFn *fn, void *ctx) {
   if (blocks <= 1 || in_worker || rt_threads() == 1 || pthread_mutex_trylock(&pool.busy)) {
-    for (int64_t b = 0; b < blocks; b++)
-      fn(ctx, b);
+    run_serial(blocks, fn, ctx);
     return;
   }
   pthread_mutex_lock(&pool.lock);
@@ -101,7 +113,9 @@ void rt_parallel(int64_t blocks, RtBlockFn *fn, void *ctx) {
   pool.job++;
   pthread_cond_broadcast(&pool.wake);
   pthread_mutex_unlock(&pool.lock);
+  in_block = true;
   pool_work(fn, ctx, blocks);
+  in_block = false;
   pthread_mutex_lock(&pool.lock);
   // Every worker takes every job (a late one finds no blocks left): the
   // job's fields must stay until the last has taken it and left.

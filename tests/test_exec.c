@@ -1208,6 +1208,75 @@ static void test_fused_softmax_same_bits(void **state) {
 }
 
 //
+// Fusion: attention. matmul (scores) -> mul, add -> softmax -> matmul runs as
+// one step head by head (16 heads: at least one per thread of the pool). It
+// must give the bits of the unfused steps (the same program also returning
+// the scores and probabilities, which stops the fusion).
+//
+typedef struct AttnCase {
+  int L, S;
+  const char *k, *v; // their types' shapes, "%d" for S
+  bool ty;
+} AttnCase;
+
+static double *attn_fuse_run(Run *r, ExecPrecision prec, const AttnCase *c, const char *outputs,
+                             char *steps, size_t cap) {
+  char kt[64], vt[64], tmpl[2048];
+  snprintf(kt, sizeof kt, c->k, c->S), snprintf(vt, sizeof vt, c->v, c->S);
+  int L = c->L, S = c->S;
+  snprintf(tmpl, sizeof tmpl,
+           "program(1.3)\n{\n  func main<ios18>(tensor<$T, [2, 8, %d, 12]> q, tensor<$T, %s> k, "
+           "tensor<$T, %s> v, tensor<$T, [1, 1, %d, %d]> m) {\n"
+           "    tensor<$T, [2, 8, %d, %d]> s = matmul(x = q, y = k, transpose_y = bool(%s))"
+           "[name = string(\"s\")];\n"
+           "    tensor<$T, [2, 8, %d, %d]> ss = mul(x = s, y = $T(0.3))[name = string(\"ss\")];\n"
+           "    tensor<$T, [2, 8, %d, %d]> sm = add(x = ss, y = m)[name = string(\"sm\")];\n"
+           "    tensor<$T, [2, 8, %d, %d]> p = softmax(axis = int32(-1), x = sm)"
+           "[name = string(\"p\")];\n"
+           "    tensor<$T, [2, 8, %d, 9]> y = matmul(x = p, y = v)[name = string(\"y\")];\n"
+           "  } -> (%s);\n}\n",
+           L, kt, vt, L, S, L, S, c->ty ? "true" : "false", L, S, L, S, L, S, L, outputs);
+  run_open(r, tmpl, prec, NULL);
+  run_random(r, "q", 81, 0.1, 2, false);
+  run_random(r, "k", 82, 0.1, 2, false);
+  run_random(r, "v", 83, 0.1, 2, false);
+  double *m = run_keep(r, malloc((size_t)(L * S) * sizeof *m));
+  uint64_t seed = 84;
+  for (int i = 0; i < L; i++) // causal: -65504 above the diagonal, small values below
+    for (int j = 0; j < S; j++)
+      m[i * S + j] = j > i ? -65504 : stored(prec, 0.5 * uniform(&seed) - 0.25);
+  run_set(r, "m", m);
+  run_exec(r);
+  exec_step_names(r->e, steps, cap);
+  return run_get(r, "y", NULL);
+}
+
+static void test_fused_attention_same_bits(void **state) {
+  (void)state;
+  static const AttnCase cases[] = {
+      {5, 7, "[2, 8, %d, 12]", "[2, 8, %d, 9]", true},  // per head, scalar tails
+      {64, 64, "[2, 1, 12, %d]", "[2, 1, %d, 9]", false}, // k, v shared by the heads; kᵀ stored
+      {5, 7, "[%d, 12]", "[%d, 9]", true},               // rank-2 k and v
+  };
+  for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++)
+    for (int pi = 0; pi < 2; pi++) {
+      Run r1, r2;
+      char fs[512], us[512];
+      const AttnCase *c = &cases[ci];
+      double *fused = attn_fuse_run(&r1, (ExecPrecision)pi, c, "y", fs, sizeof fs);
+      double *unfused = attn_fuse_run(&r2, (ExecPrecision)pi, c, "y, s, p", us, sizeof us);
+      if (!strstr(fs, "attention") || strstr(us, "attention"))
+        fail_msg("case %zu: fused steps '%s', unfused steps '%s'", ci, fs, us);
+      for (int64_t i = 0; i < 2 * 8 * c->L * 9; i++)
+        if (memcmp(&fused[i], &unfused[i], sizeof fused[i]))
+          fail_msg("case %zu, %s: fused %.9g != unfused %.9g at %lld", ci, pi ? "fp32" : "fp16",
+                   fused[i], unfused[i], (long long)i);
+      run_close(&r1);
+      run_close(&r2);
+    }
+}
+
+//
 // Errors
 //
 
@@ -1378,6 +1447,7 @@ int main(void) {
       cmocka_unit_test(test_mil_dynamic_matmul),
       cmocka_unit_test(test_mil_causal_attention),
       cmocka_unit_test(test_fused_softmax_same_bits),
+      cmocka_unit_test(test_fused_attention_same_bits),
       cmocka_unit_test(test_prepare_errors),
       cmocka_unit_test(test_missing_weights_message),
       cmocka_unit_test(test_input_errors),
