@@ -19,6 +19,7 @@
 #endif
 
 enum { WARMUP = 3, RUNS = 30 };
+#define TARGET 1.5 // the executor's time over BLAS alone, at most
 
 
 typedef void (*BenchFn)(void *ctx);
@@ -159,9 +160,40 @@ static void attn_sgemm(void *ctx) {
   }
 }
 
-static void print_row(const char *what, const char *prec, double exec, double blas, double gflop) {
-  printf("%-36s %-6s %9.3f %9.3f %7.2fx %8.1f\n", what, prec, exec, blas, exec / blas,
-         gflop / (exec / 1e3));
+// A kernel's measurement: rounds of (BLAS alone, then the executor in each
+// precision), each time the median of RUNS calls; the ratio is taken within
+// a round, so that the VM's slow drifts (whole seconds at half speed) do not
+// land on one column only.
+enum { ROUNDS = 5 };
+
+typedef struct Row {
+  const char *what;
+  double gflop;
+  BenchFn blas;
+  void *blas_ctx;
+  Kernel *k[2]; // fp16, fp32
+} Row;
+
+static void print_row(const Row *row, int prec, double *exec, double *blas) {
+  double ratio[ROUNDS];
+  for (int r = 0; r < ROUNDS; r++)
+    ratio[r] = exec[r] / blas[r];
+  double e = median(exec, ROUNDS), b = median(blas, ROUNDS), q = median(ratio, ROUNDS);
+  printf("%-32s %-5s %9.3f %9.3f %7.2fx %6.2f-%.2fx %8.1f  %s\n", row->what,
+         prec ? "fp32" : "fp16", e, b, q, ratio[0], ratio[ROUNDS - 1], row->gflop / (e / 1e3),
+         q <= TARGET ? "yes" : "NO");
+}
+
+static void measure(const Row *row) {
+  double exec[2][ROUNDS], blas[2][ROUNDS];
+  for (int r = 0; r < ROUNDS; r++) {
+    blas[0][r] = blas[1][r] = time_median(row->blas, row->blas_ctx);
+    settle();
+    for (int prec = 0; prec < 2; prec++)
+      exec[prec][r] = time_median(kernel_run, row->k[prec]);
+  }
+  for (int prec = 0; prec < 2; prec++)
+    print_row(row, prec, exec[prec], blas[prec]);
 }
 
 static void bench_conv(const char *dir) {
@@ -170,16 +202,15 @@ static void bench_conv(const char *dir) {
   fill(x, 768 * 256, 2);
   write_blob(dir, "w.bin", w, 2048 * 768);
   Gemms g = {w, x, y};
-  double blas = time_median(conv_sgemm, &g), gflop = 2.0 * 2048 * 768 * 256 / 1e9;
-  settle();
   const int64_t xd[] = {1, 768, 1, 256};
+  Kernel k[2];
   for (int prec = 0; prec < 2; prec++) {
-    Kernel k = kernel_open(conv_mil, dir, (ExecPrecision)prec);
-    kernel_input(&k, "x", 4, xd, 2);
-    print_row("conv 1x1 768->2048, S=256", prec ? "fp32" : "fp16", time_median(kernel_run, &k),
-              blas, gflop);
-    kernel_close(&k);
+    k[prec] = kernel_open(conv_mil, dir, (ExecPrecision)prec);
+    kernel_input(&k[prec], "x", 4, xd, 2);
   }
+  measure(&(Row){"conv 1x1 768->2048, S=256", 2.0 * 2048 * 768 * 256 / 1e9, conv_sgemm, &g,
+                 {&k[0], &k[1]}});
+  kernel_close(&k[0]), kernel_close(&k[1]);
   free(w), free(x), free(y);
 }
 
@@ -193,16 +224,16 @@ static void bench_attention(const char *dir) {
   AttnGemms g = {malloc(n * 4), malloc(n * 4), malloc(n * 4), malloc(12 * 256 * 256 * 4),
                  malloc(n * 4)};
   fill(g.q, n, 3), fill(g.k, n, 4), fill(g.v, n, 5);
-  double blas = time_median(attn_sgemm, &g), gflop = 12 * 2 * 2.0 * 256 * 256 * 64 / 1e9;
-  settle();
   const int64_t d[] = {1, 12, 256, 64};
+  Kernel k[2];
   for (int prec = 0; prec < 2; prec++) {
-    Kernel k = kernel_open(attn_mil, dir, (ExecPrecision)prec);
-    kernel_input(&k, "q", 4, d, 3), kernel_input(&k, "k", 4, d, 4), kernel_input(&k, "v", 4, d, 5);
-    print_row("causal attention 12x64, S=256", prec ? "fp32" : "fp16",
-              time_median(kernel_run, &k), blas, gflop);
-    kernel_close(&k);
+    k[prec] = kernel_open(attn_mil, dir, (ExecPrecision)prec);
+    kernel_input(&k[prec], "q", 4, d, 3), kernel_input(&k[prec], "k", 4, d, 4);
+    kernel_input(&k[prec], "v", 4, d, 5);
   }
+  measure(&(Row){"causal attention 12x64, S=256", 12 * 2 * 2.0 * 256 * 256 * 64 / 1e9,
+                 attn_sgemm, &g, {&k[0], &k[1]}});
+  kernel_close(&k[0]), kernel_close(&k[1]);
   free(mask), free(g.q), free(g.k), free(g.v), free(g.s), free(g.y);
 }
 
@@ -224,11 +255,11 @@ int main(int argc, char **argv) {
   snprintf(sub, sizeof sub, "%s/weights", dir);
   mkdir(sub, 0755);
   const char *core = getenv("OPENBLAS_CORETYPE"), *threads = getenv("OPENBLAS_NUM_THREADS");
-  printf("reference executor vs BLAS alone (median of %d runs, ms); OPENBLAS_CORETYPE=%s, "
-         "OPENBLAS_NUM_THREADS=%s\n\n",
-         RUNS, core ? core : "(unset)", threads ? threads : "(unset)");
-  printf("%-36s %-6s %9s %9s %8s %8s\n", "kernel", "prec", "executor", "sgemm", "ratio",
-         "GFLOP/s");
+  printf("reference executor vs BLAS alone: %d rounds, each the median of %d runs (ms); "
+         "OPENBLAS_CORETYPE=%s, OPENBLAS_NUM_THREADS=%s, %d pool threads\n\n",
+         ROUNDS, RUNS, core ? core : "(unset)", threads ? threads : "(unset)", rt_threads());
+  printf("%-32s %-5s %9s %9s %8s %11s %8s  %s\n", "kernel", "prec", "executor", "sgemm",
+         "ratio", "rounds", "GFLOP/s", "<=1.5x");
   if (conv)
     bench_conv(dir);
   if (attention)

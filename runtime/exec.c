@@ -787,7 +787,7 @@ static void fuse_attention(Exec *e, Step *s) {
   in[0] = qk->in[0], in[1] = qk->in[1], in[2 + np] = pv->in[1];
   for (int j = 0; j < np; j++)
     in[2 + j] = s->in[1 + j];
-  pv->def = &exec_attention_def, pv->parts = parts;
+  pv->def = &exec_attention_def, pv->parts = parts, pv->stored_all = true;
   pv->in = in, pv->nin = nin;
   pv->iv = arena_alloc(&e->arena, (size_t)nin * sizeof *pv->iv);
   qk->def = NULL, s->def = NULL;
@@ -961,7 +961,7 @@ static void convert(const void *in, void *out, size_t n, bool widen) {
 }
 
 // A kernel's view of an operand: fp32 (widened from fp16 if need be) or int32.
-static const void *view_in(Exec *e, const Buf *b) {
+const void *exec_view(Exec *e, const Buf *b) {
   if (b->is_int || e->prec == EXEC_FP32)
     return b->data;
   if (b->f32)
@@ -971,23 +971,32 @@ static const void *view_in(Exec *e, const Buf *b) {
   return v;
 }
 
-// A mover (reshape, slices, transpose, concat, split) copies stored elements
-// as they are: no widening to fp32 and back.
-static bool step_move(Exec *e, Step *s, RtDiag *d) {
-  s->esize = (int)elem_size(e, &e->bufs[s->out[0]]);
+// A step that reads and writes the storage itself: views are its business.
+static bool step_stored(Exec *e, Step *s, RtDiag *d) {
   for (int k = 0; k < s->nin; k++)
     s->iv[k] = s->in[k] >= 0 ? e->bufs[s->in[k]].data : NULL;
   for (int k = 0; k < s->nout; k++)
     s->ov[k] = e->bufs[s->out[k]].data;
-  return s->def->run(e, s, d);
+  bool ok = s->def->run(e, s, d);
+  scratch_reset(&e->scratch);
+  return ok;
+}
+
+// A mover (reshape, slices, transpose, concat, split) copies stored elements
+// as they are: no widening to fp32 and back.
+static bool step_move(Exec *e, Step *s, RtDiag *d) {
+  s->esize = (int)elem_size(e, &e->bufs[s->out[0]]);
+  return step_stored(e, s, d);
 }
 
 static bool step_run(Exec *e, Step *s, RtDiag *d) {
   if (s->def->moves)
     return step_move(e, s, d);
+  if (s->stored_all)
+    return step_stored(e, s, d);
   for (int k = 0; k < s->nin; k++) {
     const Buf *b = s->in[k] >= 0 ? &e->bufs[s->in[k]] : NULL;
-    s->iv[k] = !b ? NULL : k == 0 && s->stored_io ? b->data : view_in(e, b);
+    s->iv[k] = !b ? NULL : k == 0 && s->stored_io ? b->data : exec_view(e, b);
   }
   for (int k = 0; k < s->nout; k++) {
     const Buf *b = &e->bufs[s->out[k]];

@@ -83,6 +83,7 @@ struct Step {
   int nprologue;
   int prologue[2];        // binary op codes
   bool stored_io;         // iv[0] and ov[0] point at the storage (fp16 or fp32)
+  bool stored_all;        // every iv and ov points at the storage: the op widens itself
   // A fused attention (def exec_attention_def): the first matmul, the
   // softmax and the second matmul it runs as one, copies of their steps.
   const Step *parts;
@@ -116,6 +117,8 @@ const Buf *prep_buf(const Prep *P, int buf);
 const Buf *step_in(const Exec *e, const Step *s, int k);  // NULL if absent
 const Buf *step_out(const Exec *e, const Step *s, int k);
 void *exec_scratch(Exec *e, size_t bytes); // 64-byte aligned, until the step ends
+// A floating buffer as fp32 (widened into scratch if stored as fp16), int32 as is.
+const void *exec_view(Exec *e, const Buf *b);
 bool exec_is_fp16(const Exec *e);
 // A run-time error located at `loc` in the program's text.
 void exec_error_at(const Exec *e, RtDiag *d, MilLoc loc, const char *fmt, ...) ANERT_PRINTF(4, 5);

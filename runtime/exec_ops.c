@@ -1192,22 +1192,32 @@ bool exec_attention_fits(const Exec *e, const Step *qk, const Step *sm, const St
 
 typedef struct Attention {
   const Exec *e;
-  const Step *sm;          // the softmax, its operand views those of the fused step
-  const float *q, *k, *v;  // [..., m, kd], [..., n, kd] (as the transposes read), [..., n, ev]
-  float *out;              // [..., m, ev]
+  const Step *sm;          // the softmax, its prologue operands as fp32 views
+  const void *q, *k, *v;   // as stored: [..., m, kd], [..., n, kd] (as the flags read), [..., n, ev]
+  void *out;               // as stored: [..., m, ev]
   MatBatch qk, pv;
   int64_t lanes, lane_floats;
-  float *buf;              // per lane: scores fp32 [m, n], fp16 [m, n], softmax row buffers
+  float *buf;              // per lane: scores [m, n], their fp16, softmax rows; fp16: q k v out
 } Attention;
 
-static void attention_head(const Attention *a, int64_t b, float *sc) {
-  int64_t m = a->qk.m, n = a->qk.n, off[3], mn = m * n;
+// A head's operand as fp32: widened into `to` when stored as fp16.
+static const float *head_in(const Attention *a, const void *base, int64_t off, int64_t n,
+                            float *to) {
+  if (!exec_is_fp16(a->e))
+    return (const float *)base + off;
+  fp16_to_f32_n((const uint16_t *)base + off, to, (size_t)n);
+  return to;
+}
+
+static void attention_head(const Attention *a, int64_t b, float *lane) {
+  int64_t m = a->qk.m, n = a->qk.n, kd = a->qk.k, ev = a->pv.n, mn = m * n, off[3];
   bool fp16 = exec_is_fp16(a->e);
+  float *sc = lane, *row = sc + mn + (mn + 1) / 2, *tmp = row + n, *io = tmp + 2 * n;
   uint16_t *h = (uint16_t *)(sc + mn);
-  float *row = sc + mn + (mn + 1) / 2, *tmp = row + n;
   mat_offsets(&a->qk, b, off);
-  rt_sgemm(a->qk.tx, a->qk.ty, m, n, a->qk.k, 1, a->q + off[0], a->qk.ldx, a->k + off[1],
-           a->qk.ldy, 0, sc, n); // [m, n]
+  const float *q = head_in(a, a->q, off[0], m * kd, io);
+  const float *k = head_in(a, a->k, off[1], n * kd, io + m * kd);
+  rt_sgemm(a->qk.tx, a->qk.ty, m, n, kd, 1, q, a->qk.ldx, k, a->qk.ldy, 0, sc, n); // [m, n]
   void *st = fp16 ? (void *)h : sc;   // the scores as stored
   if (fp16)
     f32_to_fp16_n(sc, h, (size_t)mn);
@@ -1217,8 +1227,11 @@ static void attention_head(const Attention *a, int64_t b, float *sc) {
   if (fp16)
     fp16_to_f32_n(h, sc, (size_t)mn);
   mat_offsets(&a->pv, b, off);
-  rt_sgemm(false, a->pv.ty, m, a->pv.n, n, 1, sc, n, a->v + off[1], a->pv.ldy, 0,
-           a->out + off[2], a->pv.n); // [m, ev]
+  const float *v = head_in(a, a->v, off[1], n * ev, io);
+  float *y = fp16 ? io + n * ev : (float *)a->out + off[2];
+  rt_sgemm(false, a->pv.ty, m, ev, n, 1, sc, n, v, a->pv.ldy, 0, y, ev); // [m, ev]
+  if (fp16)
+    f32_to_fp16_n(y, (uint16_t *)a->out + off[2], (size_t)(m * ev));
 }
 
 // Lane l computes heads l, l + lanes, ... in its own buffers.
@@ -1228,24 +1241,26 @@ static void attention_lane(void *ctx, int64_t lane) {
     attention_head(a, b, a->buf + lane * a->lane_floats);
 }
 
-// in: q, k, the softmax's prologue operands, v; s->parts: the first matmul,
-// the softmax, the second matmul.
+// in: q, k, the softmax's prologue operands, v, all as stored (stored_all);
+// s->parts: the first matmul, the softmax, the second matmul.
 static bool run_attention(Exec *e, const Step *s, RtDiag *d) {
   (void)d;
   const Step *parts = s->parts;
   int np = parts[1].nprologue;
   const void *smv[3] = {NULL};
   for (int j = 0; j < np; j++)
-    smv[1 + j] = s->iv[2 + j];
+    smv[1 + j] = exec_view(e, step_in(e, s, 2 + j));
   Step sm = parts[1];
   sm.iv = smv;
   Attention a = {.e = e, .sm = &sm, .q = s->iv[0], .k = s->iv[1], .v = s->iv[2 + np],
                  .out = s->ov[0]};
   mat_batch(e, &parts[0], &a.qk);
   mat_batch(e, &parts[2], &a.pv);
-  int64_t mn = a.qk.m * a.qk.n;
+  int64_t m = a.qk.m, n = a.qk.n, kd = a.qk.k, ev = a.pv.n, mn = m * n;
+  int64_t qk_io = (m + n) * kd, pv_io = (n + m) * ev; // fp16: a head's q and k, then v and out
+  int64_t io = !exec_is_fp16(e) ? 0 : qk_io > pv_io ? qk_io : pv_io;
   a.lanes = a.qk.nb < rt_threads() ? a.qk.nb : rt_threads();
-  a.lane_floats = (mn + (mn + 1) / 2 + 3 * a.qk.n + 16) / 16 * 16; // 64-byte lanes
+  a.lane_floats = (mn + (mn + 1) / 2 + 3 * n + io + 16) / 16 * 16; // 64-byte lanes
   a.buf = exec_scratch(e, (size_t)(a.lanes * a.lane_floats) * 4);
   rt_parallel_blas(a.lanes, attention_lane, &a);
   return true;
