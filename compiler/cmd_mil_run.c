@@ -27,6 +27,9 @@ static const char usage[] =
     "                              errors stop the run, warnings are printed\n"
     "      --no-check              skip the catalog check\n"
     "  -f, --function=NAME         the function to run (default: main, or the only one)\n"
+    "  -v, --verbose               print the steps the executor runs, after fusion\n"
+    "                              (attention: matmul, softmax and matmul as one step,\n"
+    "                              head by head), on stderr\n"
     "  -h, --help                  show this help and exit\n\n"
     "Outputs are written as declared: fp16 as float16, fp32 as float32 (every floating\n"
     "output as float32 with --precision=fp32), integers and bools as int32.\n"
@@ -43,6 +46,7 @@ static const struct option long_opts[] = {
     {"target", required_argument, NULL, 't'},
     {"no-check", no_argument, NULL, OPT_NO_CHECK},
     {"function", required_argument, NULL, 'f'},
+    {"verbose", no_argument, NULL, 'v'},
     {0, 0, 0, 0},
 };
 
@@ -57,7 +61,7 @@ typedef struct MilRunArgs {
   const char *function;
   const TargetProfile *target;
   ExecPrecision prec;
-  bool check;
+  bool check, verbose;
   Binding *inputs, *outputs;
   int ninputs, noutputs;
 } MilRunArgs;
@@ -83,6 +87,7 @@ static bool set_option(MilRunArgs *a, int opt, char *arg) {
   case 'i': return add_binding(a->inputs, &a->ninputs, "--input", arg);
   case 'o': return add_binding(a->outputs, &a->noutputs, "--output", arg);
   case 'f': a->function = arg; return true;
+  case 'v': a->verbose = true; return true;
   case OPT_NO_CHECK: a->check = false; return true;
   case OPT_PRECISION:
     if (strcmp(arg, "fp16") && strcmp(arg, "fp32")) {
@@ -101,7 +106,7 @@ static int parse_args(MilRunArgs *a, int argc, char **argv) {
   int opt;
   optind = 1;
   opterr = 0;
-  while ((opt = getopt_long(argc, argv, ":hi:o:t:f:", long_opts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, ":hi:o:t:f:v", long_opts, NULL)) != -1) {
     if (opt == 'h') {
       fputs(usage, stdout);
       return -1;
@@ -246,6 +251,21 @@ static bool write_outputs(const MilRunArgs *a, const MilFunc *f, Exec *e, RtDiag
   return true;
 }
 
+// --verbose: "F.mil: function main: 3 steps: conv, add, attention".
+static void print_steps(const MilRunArgs *a, const MilFunc *f, const Exec *e) {
+  size_t cap = (size_t)f->nops * 64 + 64;
+  char *names = malloc(cap);
+  if (!names)
+    return;
+  exec_step_names(e, names, cap);
+  int n = *names ? 1 : 0;
+  for (const char *c = names; *c; c++)
+    n += *c == ',';
+  fprintf(stderr, "%s: function %s: %d step%s: %s\n", a->path, f->name, n, n == 1 ? "" : "s",
+          names);
+  free(names);
+}
+
 static int run_program(const MilRunArgs *a) {
   RtDiag d = {.out = stderr};
   MilProgram *p = mil_read_file(a->path, &d);
@@ -253,6 +273,8 @@ static int run_program(const MilRunArgs *a) {
   Exec *e = NULL;
   bool ok = f && (!a->check || check_catalog(p, a->target));
   ok = ok && (e = exec_prepare(p, f, a->prec, &d)) != NULL;
+  if (ok && a->verbose)
+    print_steps(a, f, e);
   ok = ok && check_outputs(a, e, &d) && bind_inputs(a, f, e, p, &d) && exec_run(e, &d);
   ok = ok && write_outputs(a, f, e, &d);
   exec_free(e);

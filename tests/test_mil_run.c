@@ -143,6 +143,53 @@ static void test_dynamic_matmul_npy(void **state) {
   tmp_remove(&t);
 }
 
+// --verbose names the steps the executor runs (16 heads: one per thread at
+// least, which fusion asks for): attention's matmul, scale,
+// softmax and matmul as one step; returning the probabilities too keeps the
+// matmuls apart (the scale still fused into the softmax).
+static const char attn_mil[] =
+    "program(1.3)\n{\n  func main<ios18>(tensor<fp16, [1, 16, 64, 32]> q, "
+    "tensor<fp16, [1, 16, 64, 32]> k, tensor<fp16, [1, 16, 64, 32]> v) {\n"
+    "    tensor<fp16, [1, 16, 64, 64]> s = matmul(x = q, y = k, transpose_y = bool(true))"
+    "[name = string(\"s\")];\n"
+    "    tensor<fp16, [1, 16, 64, 64]> ss = mul(x = s, y = fp16(0.125))[name = string(\"ss\")];\n"
+    "    tensor<fp16, [1, 16, 64, 64]> p = softmax(axis = int32(-1), x = ss)"
+    "[name = string(\"p\")];\n"
+    "    tensor<fp16, [1, 16, 64, 32]> y = matmul(x = p, y = v)[name = string(\"y\")];\n"
+    "  } -> (%s);\n}\n";
+
+static void write_text(const Tmp *t, const char *name, const char *text) {
+  char path[128];
+  snprintf(path, sizeof path, "%s/%s", t->dir, name);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+static void test_verbose_steps(void **state) {
+  (void)state;
+  Tmp t;
+  tmp_make(&t);
+  const int64_t qd[] = {1, 16, 64, 32};
+  free(write_input(&t, "q.npy", 4, qd));
+  char text[2048];
+  snprintf(text, sizeof text, attn_mil, "y");
+  write_text(&t, "fused.mil", text);
+  snprintf(text, sizeof text, attn_mil, "y, p");
+  write_text(&t, "apart.mil", text);
+  const char *run = " --no-check -i q=q.npy -i k=q.npy -i v=q.npy";
+  char args[512];
+  snprintf(args, sizeof args, "fused.mil -v%s", run);
+  expect_run(&t, args, 0, "fused.mil: function main: 1 step: attention\n");
+  snprintf(args, sizeof args, "apart.mil --verbose%s", run);
+  expect_run(&t, args, 0, "apart.mil: function main: 3 steps: matmul, softmax, matmul\n");
+  snprintf(args, sizeof args, "fused.mil%s", run);
+  expect_run(&t, args, 0, NULL);
+  assert_null(strstr(t.err, "step")); // only when asked
+  tmp_remove(&t);
+}
+
 static void test_errors(void **state) {
   (void)state;
   Tmp t;
@@ -186,6 +233,7 @@ static void test_errors(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_dynamic_matmul_npy),
+      cmocka_unit_test(test_verbose_steps),
       cmocka_unit_test(test_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
