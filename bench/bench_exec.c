@@ -18,7 +18,7 @@
 #include <cblas.h>
 #endif
 
-enum { WARMUP = 3, RUNS = 30 };
+enum { WARMUP = 10, RUNS = 30 };
 #define TARGET 1.5 // the executor's time over BLAS alone, at most
 
 
@@ -161,9 +161,9 @@ static void attn_sgemm(void *ctx) {
 }
 
 // A kernel's measurement: rounds of (BLAS alone, then the executor in each
-// precision), each time the median of RUNS calls; the ratio is taken within
-// a round, so that the VM's slow drifts (whole seconds at half speed) do not
-// land on one column only.
+// precision, the first of the two alternating), each time the median of RUNS
+// calls after WARMUP; the ratio is taken within a round, so that the VM's
+// slow drifts (whole seconds at half speed) do not land on one column only.
 enum { ROUNDS = 5 };
 
 typedef struct Row {
@@ -189,8 +189,10 @@ static void measure(const Row *row) {
   for (int r = 0; r < ROUNDS; r++) {
     blas[0][r] = blas[1][r] = time_median(row->blas, row->blas_ctx);
     settle();
-    for (int prec = 0; prec < 2; prec++)
+    for (int i = 0; i < 2; i++) { // fp16 first in even rounds, fp32 in odd ones
+      int prec = (i + r) % 2;
       exec[prec][r] = time_median(kernel_run, row->k[prec]);
+    }
   }
   for (int prec = 0; prec < 2; prec++)
     print_row(row, prec, exec[prec], blas[prec]);
