@@ -486,18 +486,23 @@ static float prologue_op(int code, float x, float y) {
   }
 }
 
-// The fp16 softmax row's first pass in one loop on x86 with F16C: widen,
-// apply the prologue ops rounding to fp16 after each (as the unfused ops
-// store), and take the maximum, 8 lanes at a time. The same bits as the
-// pass-per-op path; false when the CPU lacks F16C.
+// The fp16 softmax row's first pass in one loop on x86 with F16C: widen
+// (or, from fp32, round to fp16 as storing would), apply the prologue ops
+// rounding to fp16 after each (as the unfused ops store), and take the
+// maximum, 8 lanes at a time. The same bits as the pass-per-op path; false
+// when the CPU lacks F16C.
 #if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target("avx2,f16c"))) static float
-prologue_row_f16c(const uint16_t *in, float *row, int64_t n, int np, const int *code,
+prologue_row_f16c(const void *in, bool in_f32, float *row, int64_t n, int np, const int *code,
                   const float *const *y, const int64_t *iy) {
+  const uint16_t *in16 = in;
+  const float *in32 = in;
   __m256 vmax = _mm256_set1_ps(-INFINITY);
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    __m256 v = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(in + i)));
+    __m256 v = in_f32 ? _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(in32 + i),
+                                                        _MM_FROUND_TO_NEAREST_INT))
+                      : _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(in16 + i)));
     for (int j = 0; j < np; j++) {
       __m256 w = iy[j] ? _mm256_loadu_ps(y[j] + i) : _mm256_set1_ps(y[j][0]);
       switch (code[j]) {
@@ -516,7 +521,7 @@ prologue_row_f16c(const uint16_t *in, float *row, int64_t n, int np, const int *
   for (int l = 0; l < 8; l++)
     max = lanes[l] > max ? lanes[l] : max;
   for (; i < n; i++) {
-    float v = fp16_to_f32(in[i]);
+    float v = fp16_to_f32(in_f32 ? f32_to_fp16(in32[i]) : in16[i]);
     for (int j = 0; j < np; j++)
       v = fp16_to_f32(f32_to_fp16(prologue_op(code[j], v, y[j][i * iy[j]])));
     row[i] = v;
@@ -525,28 +530,39 @@ prologue_row_f16c(const uint16_t *in, float *row, int64_t n, int np, const int *
   return max;
 }
 
-static bool prologue_row_fast(const uint16_t *in, float *row, int64_t n, int np, const int *code,
-                              const float *const *y, const int64_t *iy, float *max) {
+static bool prologue_row_fast(const void *in, bool in_f32, float *row, int64_t n, int np,
+                              const int *code, const float *const *y, const int64_t *iy,
+                              float *max) {
   if (!fp16_has_f16c())
     return false;
-  *max = prologue_row_f16c(in, row, n, np, code, y, iy);
+  *max = prologue_row_f16c(in, in_f32, row, n, np, code, y, iy);
   return true;
 }
 #else
-static bool prologue_row_fast(const uint16_t *in, float *row, int64_t n, int np, const int *code,
-                              const float *const *y, const int64_t *iy, float *max) {
-  (void)in, (void)row, (void)n, (void)np, (void)code, (void)y, (void)iy, (void)max;
+static bool prologue_row_fast(const void *in, bool in_f32, float *row, int64_t n, int np,
+                              const int *code, const float *const *y, const int64_t *iy,
+                              float *max) {
+  (void)in, (void)in_f32, (void)row, (void)n, (void)np, (void)code, (void)y, (void)iy, (void)max;
   return false;
 }
 #endif
+
+// A row rounded to fp16 and back, through h (n halves).
+static void round_row(const float *x, float *out, uint16_t *h, int64_t n) {
+  f32_to_fp16_n(x, h, (size_t)n);
+  fp16_to_f32_n(h, out, (size_t)n);
+}
 
 // Row k (n wide) of a softmax over the last axis: widened from storage,
 // then the fused prologue ops (rounded to fp16 after each, where the unfused
 // ops would have stored fp16), the softmax, and narrowed back to storage.
 // `in` and `out` are the row's storage (fp16 or fp32, as the precision
 // stores; they may be the same); k places the prologue operands' rows.
+// f32_rows: in and out are fp32 in either precision, fp16 rounding them as
+// storing them would (the fused attention's rows, never stored).
 static void softmax_last_axis_row(const Exec *e, const Step *s, int64_t k, const void *in,
-                                  void *out, float *row, float *tmp, uint16_t *h) {
+                                  void *out, bool f32_rows, float *row, float *tmp,
+                                  uint16_t *h) {
   const Buf *o = step_out(e, s, 0);
   int r = o->rank;
   int64_t n = o->dims[r - 1], sy[MIL_MAX_RANK], iy[2];
@@ -556,28 +572,29 @@ static void softmax_last_axis_row(const Exec *e, const Step *s, int64_t k, const
     y[j] = (const float *)s->iv[1 + j] + dims_offset(k, r - 1, o->dims, sy);
     iy[j] = sy[r - 1];
   }
-  bool fp16 = exec_is_fp16(e);
-  const uint16_t *in16 = in;
+  bool fp16 = exec_is_fp16(e), in_f32 = f32_rows || !fp16;
   float max;
-  if (!fp16 || !prologue_row_fast(in16, row, n, s->nprologue, s->prologue, y, iy, &max)) {
-    if (fp16)
-      fp16_to_f32_n(in16, row, (size_t)n);
+  if (!fp16 || !prologue_row_fast(in, in_f32, row, n, s->nprologue, s->prologue, y, iy, &max)) {
+    if (!in_f32)
+      fp16_to_f32_n(in, row, (size_t)n);
+    else if (fp16)
+      round_row(in, row, h, n);
     else
       memcpy(row, in, (size_t)n * 4);
     for (int j = 0; j < s->nprologue; j++) {
       binary_row(s->prologue[j], tmp, row, 1, y[j], iy[j], n);
-      if (fp16) {
-        f32_to_fp16_n(tmp, h, (size_t)n);
-        fp16_to_f32_n(h, row, (size_t)n);
-      } else {
+      if (fp16)
+        round_row(tmp, row, h, n);
+      else
         memcpy(row, tmp, (size_t)n * 4);
-      }
     }
     max = softmax_row_max(row, n);
   }
   softmax_row_normalize(row, n, max);
-  if (fp16)
+  if (!in_f32)
     f32_to_fp16_n(row, out, (size_t)n);
+  else if (fp16)
+    round_row(row, out, h, n);
   else
     memcpy(out, row, (size_t)n * 4);
 }
@@ -606,7 +623,8 @@ static void softmax_rows_block(void *ctx, int64_t blk) {
   float *row = sr->buf + blk * sr->stride, *tmp = row + n;
   for (int64_t k = lo; k < hi; k++)
     softmax_last_axis_row(sr->e, sr->s, k, stored_at(sr->e, sr->s->iv[0], k * n),
-                          stored_at(sr->e, sr->s->ov[0], k * n), row, tmp, (uint16_t *)(tmp + n));
+                          stored_at(sr->e, sr->s->ov[0], k * n), false, row, tmp,
+                          (uint16_t *)(tmp + n));
 }
 
 static bool run_softmax(Exec *e, const Step *s, RtDiag *d) {
@@ -1176,8 +1194,8 @@ static bool run_matmul(Exec *e, const Step *s, RtDiag *d) {
 //
 // Fused attention (exec_fuse): scores = matmul(q, k), the row softmax with
 // its prologue (scale, mask), out = matmul(probabilities, v), head by head.
-// A head's scores stay in the cache between the three; each is rounded to
-// fp16 where the unfused ops store it, so the numbers are theirs.
+// A head's scores stay in the cache between the three, as fp32; each value
+// is rounded to fp16 where the unfused ops store it, so the numbers are theirs.
 //
 
 bool exec_attention_fits(const Exec *e, const Step *qk, const Step *sm, const Step *pv) {
@@ -1197,7 +1215,7 @@ typedef struct Attention {
   void *out;               // as stored: [..., m, ev]
   MatBatch qk, pv;
   int64_t lanes, lane_floats;
-  float *buf;              // per lane: scores [m, n], their fp16, softmax rows; fp16: q k v out
+  float *buf;              // per lane: scores [m, n], softmax row buffers; fp16: q k v out
 } Attention;
 
 // A head's operand as fp32: widened into `to` when stored as fp16.
@@ -1210,24 +1228,18 @@ static const float *head_in(const Attention *a, const void *base, int64_t off, i
 }
 
 static void attention_head(const Attention *a, int64_t b, float *lane) {
-  int64_t m = a->qk.m, n = a->qk.n, kd = a->qk.k, ev = a->pv.n, mn = m * n, off[3];
-  bool fp16 = exec_is_fp16(a->e);
-  float *sc = lane, *row = sc + mn + (mn + 1) / 2, *tmp = row + n, *io = tmp + 2 * n;
-  uint16_t *h = (uint16_t *)(sc + mn);
+  int64_t m = a->qk.m, n = a->qk.n, kd = a->qk.k, ev = a->pv.n, off[3];
+  float *sc = lane, *row = sc + m * n, *tmp = row + n, *io = tmp + 2 * n;
   mat_offsets(&a->qk, b, off);
   const float *q = head_in(a, a->q, off[0], m * kd, io);
   const float *k = head_in(a, a->k, off[1], n * kd, io + m * kd);
   rt_sgemm(a->qk.tx, a->qk.ty, m, n, kd, 1, q, a->qk.ldx, k, a->qk.ldy, 0, sc, n); // [m, n]
-  void *st = fp16 ? (void *)h : sc;   // the scores as stored
-  if (fp16)
-    f32_to_fp16_n(sc, h, (size_t)mn);
-  for (int64_t r = 0; r < m; r++)     // probabilities in place, as stored
-    softmax_last_axis_row(a->e, a->sm, b * m + r, stored_at(a->e, st, r * n),
-                          stored_at(a->e, st, r * n), row, tmp, (uint16_t *)(tmp + n));
-  if (fp16)
-    fp16_to_f32_n(h, sc, (size_t)mn);
+  for (int64_t r = 0; r < m; r++) // probabilities in place, rounded where stores would round
+    softmax_last_axis_row(a->e, a->sm, b * m + r, sc + r * n, sc + r * n, true, row, tmp,
+                          (uint16_t *)(tmp + n));
   mat_offsets(&a->pv, b, off);
   const float *v = head_in(a, a->v, off[1], n * ev, io);
+  bool fp16 = exec_is_fp16(a->e);
   float *y = fp16 ? io + n * ev : (float *)a->out + off[2];
   rt_sgemm(false, a->pv.ty, m, ev, n, 1, sc, n, v, a->pv.ldy, 0, y, ev); // [m, ev]
   if (fp16)
@@ -1260,7 +1272,7 @@ static bool run_attention(Exec *e, const Step *s, RtDiag *d) {
   int64_t qk_io = (m + n) * kd, pv_io = (n + m) * ev; // fp16: a head's q and k, then v and out
   int64_t io = !exec_is_fp16(e) ? 0 : qk_io > pv_io ? qk_io : pv_io;
   a.lanes = a.qk.nb < rt_threads() ? a.qk.nb : rt_threads();
-  a.lane_floats = (mn + (mn + 1) / 2 + 3 * n + io + 16) / 16 * 16; // 64-byte lanes
+  a.lane_floats = (mn + 3 * n + io + 16) / 16 * 16; // 64-byte lanes
   a.buf = exec_scratch(e, (size_t)(a.lanes * a.lane_floats) * 4);
   rt_parallel_blas(a.lanes, attention_lane, &a);
   return true;

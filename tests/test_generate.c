@@ -44,6 +44,8 @@ static Fixture *fixture_open(void) {
 }
 
 static void fixture_close(Fixture *f) {
+  if (!f) // the setup failed (a missing checkpoint): already reported
+    return;
   l2c_free(&f->ck);
   arena_free(&f->arena);
   diag_free(&f->diag);
