@@ -1,5 +1,5 @@
-// bench.h — what the benchmarks share: a monotonic clock in ms and the
-// median of a set of timings.
+// bench.h — what the benchmarks share: a monotonic clock in ms, the median
+// of a set of timings, and the pause after a BLAS-alone baseline.
 #ifndef BENCH_H
 #define BENCH_H
 
@@ -21,6 +21,14 @@ static inline int cmp_double(const void *a, const void *b) {
 static inline double median(double *t, int n) {
   qsort(t, (size_t)n, sizeof *t, cmp_double);
   return t[n / 2];
+}
+
+// After the BLAS-alone baseline: OpenBLAS's threads spin for about 0.1 s
+// after a multithreaded call before they sleep, and on a 2-core machine they
+// would take half the executor's cores (which runs OpenBLAS single-threaded
+// inside its own pool). Half a second lets them go to sleep first.
+static inline void settle(void) {
+  nanosleep(&(struct timespec){0, 500000000}, NULL);
 }
 
 #endif

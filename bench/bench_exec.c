@@ -37,14 +37,6 @@ static double time_median(BenchFn fn, void *ctx) {
   return median(t, RUNS);
 }
 
-// After the BLAS-alone baseline: OpenBLAS's threads spin for about 0.1 s
-// after a multithreaded call before they sleep, and on a 2-core machine they
-// would take half the executor's cores (which runs OpenBLAS single-threaded
-// inside its own pool). Half a second lets them go to sleep first.
-static void settle(void) {
-  nanosleep(&(struct timespec){0, 500000000}, NULL);
-}
-
 static void fill(float *v, size_t n, unsigned seed) {
   for (size_t i = 0; i < n; i++) {
     seed = seed * 1664525u + 1013904223u;
