@@ -755,10 +755,8 @@ static void fuse_transpose(Exec *e, Step *t) {
   t->def = NULL;
 }
 
-// The step that reads buffer b, if b is read once and is no function output.
-static Step *sole_reader(Exec *e, int b) {
-  if (e->bufs[b].is_output || buf_readers(e, b) != 1)
-    return NULL;
+// The first step that reads buffer b, if any.
+static Step *first_reader(Exec *e, int b) {
   for (int i = 0; i < e->nsteps; i++)
     for (int k = 0; e->steps[i].def && k < e->steps[i].nin; k++)
       if (e->steps[i].in[k] == b)
@@ -771,25 +769,33 @@ static bool is_matmul(const Step *s) {
 }
 
 // Attention: scores = matmul(q, k) read only by a row softmax s (after its
-// prologue), whose probabilities only a matmul reads as its x: the second
-// matmul's step runs all three head by head (exec_attention_def); the
-// scores and probabilities are never stored. After the softmax and
-// transpose fusions (the parts keep their prologue and transpose flags).
+// prologue), whose probabilities a matmul reads first, as its x: that
+// matmul's step runs all three head by head (exec_attention_def). The
+// scores are never stored; the probabilities only when a later step or the
+// caller reads them too (a training forward saves them), as its second
+// output. After the softmax and transpose fusions (the parts keep their
+// prologue and transpose flags).
 static void fuse_attention(Exec *e, Step *s) {
-  Step *qk = s->stored_io ? sole_producer(e, s->in[0]) : NULL, *pv = sole_reader(e, s->out[0]);
-  if (!is_matmul(qk) || !is_matmul(pv) || pv->in[0] != s->out[0] || pv->transpose_x ||
-      !exec_attention_fits(e, qk, s, pv))
+  int p = s->out[0];
+  Step *qk = s->stored_io ? sole_producer(e, s->in[0]) : NULL, *pv = first_reader(e, p);
+  if (!is_matmul(qk) || !is_matmul(pv) || pv->in[0] != p || pv->in[1] == p ||
+      pv->transpose_x || !exec_attention_fits(e, qk, s, pv))
     return;
+  bool keep_p = e->bufs[p].is_output || buf_readers(e, p) > 1;
   Step *parts = arena_alloc(&e->arena, 3 * sizeof *parts);
   parts[0] = *qk, parts[1] = *s, parts[2] = *pv;
   int np = s->nprologue, nin = 3 + np;
   int *in = arena_alloc(&e->arena, (size_t)nin * sizeof *in);
+  int *out = arena_alloc(&e->arena, 2 * sizeof *out);
   in[0] = qk->in[0], in[1] = qk->in[1], in[2 + np] = pv->in[1];
   for (int j = 0; j < np; j++)
     in[2 + j] = s->in[1 + j];
+  out[0] = pv->out[0], out[1] = p;
   pv->def = &exec_attention_def, pv->parts = parts, pv->stored_all = true;
   pv->in = in, pv->nin = nin;
+  pv->out = out, pv->nout = keep_p ? 2 : 1;
   pv->iv = arena_alloc(&e->arena, (size_t)nin * sizeof *pv->iv);
+  pv->ov = arena_alloc(&e->arena, 2 * sizeof *pv->ov);
   qk->def = NULL, s->def = NULL;
 }
 

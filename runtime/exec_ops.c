@@ -1213,6 +1213,7 @@ typedef struct Attention {
   const Step *sm;          // the softmax, its prologue operands as fp32 views
   const void *q, *k, *v;   // as stored: [..., m, kd], [..., n, kd] (as the flags read), [..., n, ev]
   void *out;               // as stored: [..., m, ev]
+  void *probs;             // as stored, [..., m, n]; NULL when only the product reads them
   MatBatch qk, pv;
   int64_t lanes, lane_floats;
   float *buf;              // per lane: scores [m, n], softmax row buffers; fp16: q k v out
@@ -1237,6 +1238,10 @@ static void attention_head(const Attention *a, int64_t b, float *lane) {
   for (int64_t r = 0; r < m; r++) // probabilities in place, rounded where stores would round
     softmax_last_axis_row(a->e, a->sm, b * m + r, sc + r * n, sc + r * n, true, row, tmp,
                           (uint16_t *)(tmp + n));
+  if (a->probs && exec_is_fp16(a->e)) // also read elsewhere: stored
+    f32_to_fp16_n(sc, (uint16_t *)a->probs + b * m * n, (size_t)(m * n));
+  else if (a->probs)
+    memcpy((float *)a->probs + b * m * n, sc, (size_t)(m * n) * 4);
   mat_offsets(&a->pv, b, off);
   const float *v = head_in(a, a->v, off[1], n * ev, io);
   bool fp16 = exec_is_fp16(a->e);
@@ -1253,7 +1258,8 @@ static void attention_lane(void *ctx, int64_t lane) {
     attention_head(a, b, a->buf + lane * a->lane_floats);
 }
 
-// in: q, k, the softmax's prologue operands, v, all as stored (stored_all);
+// in: q, k, the softmax's prologue operands, v; out: the product, and the
+// probabilities when they are read elsewhere; all as stored (stored_all).
 // s->parts: the first matmul, the softmax, the second matmul.
 static bool run_attention(Exec *e, const Step *s, RtDiag *d) {
   (void)d;
@@ -1265,7 +1271,7 @@ static bool run_attention(Exec *e, const Step *s, RtDiag *d) {
   Step sm = parts[1];
   sm.iv = smv;
   Attention a = {.e = e, .sm = &sm, .q = s->iv[0], .k = s->iv[1], .v = s->iv[2 + np],
-                 .out = s->ov[0]};
+                 .out = s->ov[0], .probs = s->nout > 1 ? s->ov[1] : NULL};
   mat_batch(e, &parts[0], &a.qk);
   mat_batch(e, &parts[2], &a.pv);
   int64_t m = a.qk.m, n = a.qk.n, kd = a.qk.k, ev = a.pv.n, mn = m * n;

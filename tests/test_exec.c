@@ -1211,7 +1211,9 @@ static void test_fused_softmax_same_bits(void **state) {
 // Fusion: attention. matmul (scores) -> mul, add -> softmax -> matmul runs as
 // one step head by head (16 heads: at least one per thread of the pool). It
 // must give the bits of the unfused steps (the same program also returning
-// the scores and probabilities, which stops the fusion).
+// the scores, which stops the fusion), also when it stores the
+// probabilities because the program returns them or another op (p2, a
+// reshape that shares their storage) reads them.
 //
 typedef struct AttnCase {
   int L, S;
@@ -1234,8 +1236,11 @@ static double *attn_fuse_run(Run *r, ExecPrecision prec, const AttnCase *c, cons
            "    tensor<$T, [2, 8, %d, %d]> p = softmax(axis = int32(-1), x = sm)"
            "[name = string(\"p\")];\n"
            "    tensor<$T, [2, 8, %d, 9]> y = matmul(x = p, y = v)[name = string(\"y\")];\n"
+           "    tensor<$T, [16, %d, %d]> p2 = reshape(x = p, shape = tensor<int32, [3]>([16, %d, %d]))"
+           "[name = string(\"p2\")];\n"
            "  } -> (%s);\n}\n",
-           L, kt, vt, L, S, L, S, c->ty ? "true" : "false", L, S, L, S, L, S, L, outputs);
+           L, kt, vt, L, S, L, S, c->ty ? "true" : "false", L, S, L, S, L, S, L, L, S, L, S,
+           outputs);
   run_open(r, tmpl, prec, NULL);
   run_random(r, "q", 81, 0.1, 2, false);
   run_random(r, "k", 82, 0.1, 2, false);
@@ -1251,6 +1256,14 @@ static double *attn_fuse_run(Run *r, ExecPrecision prec, const AttnCase *c, cons
   return run_get(r, "y", NULL);
 }
 
+static void expect_same_bits(const char *what, size_t ci, int pi, const double *got,
+                             const double *want, int64_t n) {
+  for (int64_t i = 0; i < n; i++)
+    if (memcmp(&got[i], &want[i], sizeof got[i]))
+      fail_msg("case %zu, %s, %s: fused %.9g != unfused %.9g at %lld", ci, pi ? "fp32" : "fp16",
+               what, got[i], want[i], (long long)i);
+}
+
 static void test_fused_attention_same_bits(void **state) {
   (void)state;
   static const AttnCase cases[] = {
@@ -1260,19 +1273,25 @@ static void test_fused_attention_same_bits(void **state) {
   };
   for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++)
     for (int pi = 0; pi < 2; pi++) {
-      Run r1, r2;
-      char fs[512], us[512];
+      Run r1, r2, r3, r4;
+      char fs[512], ps[512], rs[512], us[512];
       const AttnCase *c = &cases[ci];
+      int64_t ny = 2 * 8 * c->L * 9, np = 2 * 8 * c->L * c->S;
       double *fused = attn_fuse_run(&r1, (ExecPrecision)pi, c, "y", fs, sizeof fs);
-      double *unfused = attn_fuse_run(&r2, (ExecPrecision)pi, c, "y, s, p", us, sizeof us);
-      if (!strstr(fs, "attention") || strstr(us, "attention"))
-        fail_msg("case %zu: fused steps '%s', unfused steps '%s'", ci, fs, us);
-      for (int64_t i = 0; i < 2 * 8 * c->L * 9; i++)
-        if (memcmp(&fused[i], &unfused[i], sizeof fused[i]))
-          fail_msg("case %zu, %s: fused %.9g != unfused %.9g at %lld", ci, pi ? "fp32" : "fp16",
-                   fused[i], unfused[i], (long long)i);
-      run_close(&r1);
-      run_close(&r2);
+      double *kept = attn_fuse_run(&r2, (ExecPrecision)pi, c, "y, p", ps, sizeof ps);
+      double *read = attn_fuse_run(&r3, (ExecPrecision)pi, c, "y, p2", rs, sizeof rs);
+      double *unfused = attn_fuse_run(&r4, (ExecPrecision)pi, c, "y, s, p", us, sizeof us);
+      if (!strstr(fs, "attention") || !strstr(ps, "attention") || !strstr(rs, "attention") ||
+          strstr(us, "attention"))
+        fail_msg("case %zu: fused steps '%s', with p '%s', p2 '%s', unfused '%s'", ci, fs, ps, rs,
+                 us);
+      const double *p = run_get(&r4, "p", NULL);
+      expect_same_bits("y", ci, pi, fused, unfused, ny);
+      expect_same_bits("y, p returned", ci, pi, kept, unfused, ny);
+      expect_same_bits("p", ci, pi, run_get(&r2, "p", NULL), p, np);
+      expect_same_bits("y, p read by a reshape", ci, pi, read, unfused, ny);
+      expect_same_bits("p2", ci, pi, run_get(&r3, "p2", NULL), p, np);
+      run_close(&r1), run_close(&r2), run_close(&r3), run_close(&r4);
     }
 }
 

@@ -145,7 +145,7 @@ static void test_dynamic_matmul_npy(void **state) {
 
 // --verbose names the steps the executor runs (16 heads: one per thread at
 // least, which fusion asks for): attention's matmul, scale,
-// softmax and matmul as one step; returning the probabilities too keeps the
+// softmax and matmul as one step; returning the scores too keeps the
 // matmuls apart (the scale still fused into the softmax).
 static const char attn_mil[] =
     "program(1.3)\n{\n  func main<ios18>(tensor<fp16, [1, 16, 64, 32]> q, "
@@ -176,7 +176,7 @@ static void test_verbose_steps(void **state) {
   char text[2048];
   snprintf(text, sizeof text, attn_mil, "y");
   write_text(&t, "fused.mil", text);
-  snprintf(text, sizeof text, attn_mil, "y, p");
+  snprintf(text, sizeof text, attn_mil, "y, s");
   write_text(&t, "apart.mil", text);
   const char *run = " --no-check -i q=q.npy -i k=q.npy -i v=q.npy";
   char args[512];
