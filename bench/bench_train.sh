@@ -152,7 +152,7 @@ for m in "${models[@]}"; do
     # the cold step 1 varies by seconds between runs. Shown as shares of the median,
     # so that the four columns add up to it.
     scale=$(awk -v b="$(sum_ms "$t/b.json" 0 $((1 + warm)))" -v a="$(total "$t/a.out" step)" \
-      'BEGIN {print a > 0 ? b / a : 1}')
+      'BEGIN {print (a > 0 ? b / a : 1)}') # parenthesized: a bare '>' redirects print
     split=()
     for what in step kernels "CPU ops" staging; do
       split+=("$(awk -v a="$(total "$t/a.out" "$what")" -v b="$(total "$t/b.out" "$what")" \
