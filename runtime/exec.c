@@ -714,6 +714,8 @@ static void fuse_softmax(Exec *e, Step *s) {
     p->def = NULL;
   }
   s->in = in, s->iv = iv, s->nin = n + 1, s->nprologue = n;
+  s->prologue_off = arena_alloc(&e->arena, (size_t)(n * s->geom.nkeep) * sizeof *s->prologue_off);
+  exec_op_prologue_offsets(e, s); // once, not per row of every run
 }
 
 // Whether transpose step t swaps the last two axes of its operand, and only them.

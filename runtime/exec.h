@@ -82,6 +82,8 @@ struct Step {
   // being the first op's x. A fused-away step has def NULL.
   int nprologue;
   int prologue[2];        // binary op codes
+  int64_t *prologue_off;  // [nprologue][rows]: operand 1 + j's element offset at row k
+  int64_t prologue_step[2]; // and its stride along the row (0: broadcast)
   bool stored_io;         // iv[0] and ov[0] point at the storage (fp16 or fp32)
   bool stored_all;        // every iv and ov points at the storage: the op widens itself
   // A fused attention (def exec_attention_def): the first matmul, the
@@ -129,6 +131,8 @@ const OpDef *exec_op_find(const char *name);
 // on stored rows), and
 // elementwise binary ops with the chain operand as x (their code, else -1).
 bool exec_op_is_row_softmax(const Step *s);
+// Fills s->prologue_off and s->prologue_step (rows x nprologue offsets, allocated by the caller).
+void exec_op_prologue_offsets(const Exec *e, Step *s);
 int exec_op_prologue_code(const Step *s);
 void exec_op_names(char *buf, size_t cap); // "abs, add, ..." for messages
 // Attention: matmul qk whose scores row softmax sm takes, whose

@@ -563,14 +563,11 @@ static void round_row(const float *x, float *out, uint16_t *h, int64_t n) {
 static void softmax_last_axis_row(const Exec *e, const Step *s, int64_t k, const void *in,
                                   void *out, bool f32_rows, float *row, float *tmp,
                                   uint16_t *h) {
-  const Buf *o = step_out(e, s, 0);
-  int r = o->rank;
-  int64_t n = o->dims[r - 1], sy[MIL_MAX_RANK], iy[2];
+  int64_t n = s->geom.nred, rows = s->geom.nkeep, iy[2];
   const float *y[2];
   for (int j = 0; j < s->nprologue; j++) {
-    bcast_strides(step_in(e, s, 1 + j), 0, r, o->dims, 1, sy);
-    y[j] = (const float *)s->iv[1 + j] + dims_offset(k, r - 1, o->dims, sy);
-    iy[j] = sy[r - 1];
+    y[j] = (const float *)s->iv[1 + j] + s->prologue_off[j * rows + k];
+    iy[j] = s->prologue_step[j];
   }
   bool fp16 = exec_is_fp16(e), in_f32 = f32_rows || !fp16;
   float max;
@@ -649,6 +646,18 @@ static bool run_softmax(Exec *e, const Step *s, RtDiag *d) {
       o[g->red[r]] /= sum;
   }
   return true;
+}
+
+void exec_op_prologue_offsets(const Exec *e, Step *s) {
+  const Buf *o = step_out(e, s, 0);
+  int r = o->rank;
+  int64_t sy[MIL_MAX_RANK], rows = s->geom.nkeep;
+  for (int j = 0; j < s->nprologue; j++) {
+    bcast_strides(step_in(e, s, 1 + j), 0, r, o->dims, 1, sy);
+    s->prologue_step[j] = sy[r - 1];
+    for (int64_t k = 0; k < rows; k++)
+      s->prologue_off[j * rows + k] = dims_offset(k, r - 1, o->dims, sy);
+  }
 }
 
 bool exec_op_is_row_softmax(const Step *s) {
