@@ -23,6 +23,23 @@ static inline double median(double *t, int n) {
   return t[n / 2];
 }
 
+// Rounds of (the measured thing, BLAS alone): the medians of both, and of
+// the per-round ratios with their range (sorts the arrays).
+#define MAX_ROUNDS 16
+
+typedef struct Rounds {
+  double time, blas, ratio, lo, hi;
+} Rounds;
+
+static inline Rounds rounds_summary(double *time, double *blas, int n) {
+  double ratio[MAX_ROUNDS];
+  for (int i = 0; i < n; i++)
+    ratio[i] = time[i] / blas[i];
+  Rounds r = {median(time, n), median(blas, n), median(ratio, n), 0, 0};
+  r.lo = ratio[0], r.hi = ratio[n - 1]; // sorted by median()
+  return r;
+}
+
 // After the BLAS-alone baseline: OpenBLAS's threads spin for about 0.1 s
 // after a multithreaded call before they sleep, and on a 2-core machine they
 // would take half the executor's cores (which runs OpenBLAS single-threaded

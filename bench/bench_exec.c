@@ -157,6 +157,7 @@ static void attn_sgemm(void *ctx) {
 // calls after WARMUP; the ratio is taken within a round, so that the VM's
 // slow drifts (whole seconds at half speed) do not land on one column only.
 enum { ROUNDS = 5 };
+_Static_assert(ROUNDS <= MAX_ROUNDS, "rounds_summary holds MAX_ROUNDS");
 
 typedef struct Row {
   const char *what;
@@ -167,13 +168,10 @@ typedef struct Row {
 } Row;
 
 static void print_row(const Row *row, int prec, double *exec, double *blas) {
-  double ratio[ROUNDS];
-  for (int r = 0; r < ROUNDS; r++)
-    ratio[r] = exec[r] / blas[r];
-  double e = median(exec, ROUNDS), b = median(blas, ROUNDS), q = median(ratio, ROUNDS);
+  Rounds r = rounds_summary(exec, blas, ROUNDS);
   printf("%-32s %-5s %9.3f %9.3f %7.2fx %6.2f-%.2fx %8.1f  %s\n", row->what,
-         prec ? "fp32" : "fp16", e, b, q, ratio[0], ratio[ROUNDS - 1], row->gflop / (e / 1e3),
-         q <= TARGET ? "yes" : "NO");
+         prec ? "fp32" : "fp16", r.time, r.blas, r.ratio, r.lo, r.hi, row->gflop / (r.time / 1e3),
+         r.ratio <= TARGET ? "yes" : "NO");
 }
 
 static void measure(const Row *row) {

@@ -20,6 +20,7 @@
 #endif
 
 enum { ROUNDS = 5, RUNS = 3 };
+_Static_assert(ROUNDS <= MAX_ROUNDS, "rounds_summary holds MAX_ROUNDS");
 #define TARGET 1.5 // anec's time over BLAS alone, at most
 
 
@@ -97,12 +98,9 @@ static double forward(Runner *r, Diag *d) {
 }
 
 static void print_row(int prec, double *ms, double *blas, double gflop) {
-  double ratio[ROUNDS];
-  for (int i = 0; i < ROUNDS; i++)
-    ratio[i] = ms[i] / blas[i];
-  double m = median(ms, ROUNDS), b = median(blas, ROUNDS), q = median(ratio, ROUNDS);
-  printf("%-8s %10.1f %10.1f %7.2fx %6.2f-%.2fx %9.1f  %s\n", prec ? "fp32" : "fp16", m, b, q,
-         ratio[0], ratio[ROUNDS - 1], gflop / (m / 1e3), q <= TARGET ? "yes" : "NO");
+  Rounds r = rounds_summary(ms, blas, ROUNDS);
+  printf("%-8s %10.1f %10.1f %7.2fx %6.2f-%.2fx %9.1f  %s\n", prec ? "fp32" : "fp16", r.time,
+         r.blas, r.ratio, r.lo, r.hi, gflop / (r.time / 1e3), r.ratio <= TARGET ? "yes" : "NO");
 }
 
 int main(int argc, char **argv) {

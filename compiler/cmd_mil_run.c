@@ -257,10 +257,7 @@ static void print_steps(const MilRunArgs *a, const MilFunc *f, const Exec *e) {
   char *names = malloc(cap);
   if (!names)
     return;
-  exec_step_names(e, names, cap);
-  int n = *names ? 1 : 0;
-  for (const char *c = names; *c; c++)
-    n += *c == ',';
+  int n = exec_step_names(e, names, cap);
   fprintf(stderr, "%s: function %s: %d step%s: %s\n", a->path, f->name, n, n == 1 ? "" : "s",
           names);
   free(names);

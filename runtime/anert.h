@@ -453,8 +453,8 @@ bool exec_get_output(const Exec *e, const char *name, RtTensor *view);
 void exec_input_names(const Exec *e, char *buf, size_t cap);
 void exec_output_names(const Exec *e, char *buf, size_t cap);
 // "matmul, attention, ...": the steps a run takes, after fusion and
-// aliasing (a reshape into its operand's storage takes none).
-void exec_step_names(const Exec *e, char *buf, size_t cap);
+// aliasing (a reshape into its operand's storage takes none); their number.
+int exec_step_names(const Exec *e, char *buf, size_t cap);
 
 //
 // stage.c — values between the host (fp32, logical row-major) and the blocks

@@ -1061,11 +1061,12 @@ void exec_output_names(const Exec *e, char *buf, size_t cap) {
   list_names(e, e->f->outputs, e->f->noutputs, buf, cap);
 }
 
-void exec_step_names(const Exec *e, char *buf, size_t cap) {
+int exec_step_names(const Exec *e, char *buf, size_t cap) {
   size_t k = 0;
   buf[0] = '\0';
   for (int i = 0; i < e->nsteps && k < cap; i++)
     k += (size_t)snprintf(buf + k, cap - k, "%s%s", i ? ", " : "", e->steps[i].def->name);
+  return e->nsteps;
 }
 
 static bool check_input(const Exec *e, const Buf *b, const RtTensor *t, RtDiag *d) {

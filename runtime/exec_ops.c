@@ -553,6 +553,15 @@ static void round_row(const float *x, float *out, uint16_t *h, int64_t n) {
   fp16_to_f32_n(h, out, (size_t)n);
 }
 
+// n fp32 values into storage `to` (fp16 or fp32, as the precision stores)
+// from element `at` on.
+static void store_f32(const Exec *e, const float *x, void *to, int64_t at, int64_t n) {
+  if (exec_is_fp16(e))
+    f32_to_fp16_n(x, (uint16_t *)to + at, (size_t)n);
+  else
+    memcpy((float *)to + at, x, (size_t)n * 4);
+}
+
 // Row k (n wide) of a softmax over the last axis: widened from storage,
 // then the fused prologue ops (rounded to fp16 after each, where the unfused
 // ops would have stored fp16), the softmax, and narrowed back to storage.
@@ -588,12 +597,10 @@ static void softmax_last_axis_row(const Exec *e, const Step *s, int64_t k, const
     max = softmax_row_max(row, n);
   }
   softmax_row_normalize(row, n, max);
-  if (!in_f32)
-    f32_to_fp16_n(row, out, (size_t)n);
-  else if (fp16)
+  if (fp16 && f32_rows)
     round_row(row, out, h, n);
   else
-    memcpy(out, row, (size_t)n * 4);
+    store_f32(e, row, out, 0, n);
 }
 
 // Element `at` of storage `base` (fp16 or fp32, as the precision stores).
@@ -1247,17 +1254,15 @@ static void attention_head(const Attention *a, int64_t b, float *lane) {
   for (int64_t r = 0; r < m; r++) // probabilities in place, rounded where stores would round
     softmax_last_axis_row(a->e, a->sm, b * m + r, sc + r * n, sc + r * n, true, row, tmp,
                           (uint16_t *)(tmp + n));
-  if (a->probs && exec_is_fp16(a->e)) // also read elsewhere: stored
-    f32_to_fp16_n(sc, (uint16_t *)a->probs + b * m * n, (size_t)(m * n));
-  else if (a->probs)
-    memcpy((float *)a->probs + b * m * n, sc, (size_t)(m * n) * 4);
+  if (a->probs) // also read elsewhere: stored
+    store_f32(a->e, sc, a->probs, b * m * n, m * n);
   mat_offsets(&a->pv, b, off);
   const float *v = head_in(a, a->v, off[1], n * ev, io);
   bool fp16 = exec_is_fp16(a->e);
   float *y = fp16 ? io + n * ev : (float *)a->out + off[2];
   rt_sgemm(false, a->pv.ty, m, ev, n, 1, sc, n, v, a->pv.ldy, 0, y, ev); // [m, ev]
-  if (fp16)
-    f32_to_fp16_n(y, (uint16_t *)a->out + off[2], (size_t)(m * ev));
+  if (fp16) // fp32 wrote the storage itself
+    store_f32(a->e, y, a->out, off[2], m * ev);
 }
 
 // Lane l computes heads l, l + lanes, ... in its own buffers.
