@@ -2,7 +2,7 @@
 // of Stories110M (a 1x1 conv 768 -> 2048 at S = 256; 12-head causal
 // attention at S = 256, dim 768), each next to BLAS doing the same matrix
 // products alone: the executor's overhead is the ratio. See bench/README.md.
-#include "anert.h"
+#include "exec.h"
 
 #include <math.h>
 #include <stdlib.h>

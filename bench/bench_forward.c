@@ -5,7 +5,7 @@
 // Rounds of (BLAS alone, then the forward in each precision, the first of
 // the two alternating), the ratio taken within each round: this VM's speed
 // drifts over seconds, and whatever runs first after the baseline is slower.
-#include "anec.h"
+#include "driver.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 // ast.c — constructors of the .anet abstract syntax tree. The parser's
 // grammar actions call these; every node lives in the compilation's arena.
-// Which fields a kind uses is documented next to AstKind in anec.h.
-#include "anec.h"
+// Which fields a kind uses is documented next to AstKind in dsl.h.
+#include "dsl.h"
 
 #include <string.h>
 

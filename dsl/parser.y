@@ -4,7 +4,7 @@
 // parse_file() itself, which drives scanner and parser, is in lexer.l.
 
 %code requires {
-#include "anec.h"
+#include "dsl.h"
 
 #ifndef YY_TYPEDEF_YY_SCANNER_T
 #define YY_TYPEDEF_YY_SCANNER_T

@@ -3,7 +3,7 @@
 // UTF-8 (a leading byte-order mark becomes three spaces). Also registers the
 // prelude embedded at build time.
 #define _POSIX_C_SOURCE 200809L
-#include "anec.h"
+#include "dsl.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
 // from the op table (passes/grad.c) adding its inputs' gradients; then one
 // output "grad.NAME" per param. The backward graph is plain IR: the same
 // passes (and ireval) take it.
-#include "anec.h"
+#include "passes.h"
 
 #include <string.h>
 
@@ -93,12 +93,19 @@ static Node *param_grad(Ad *c, Node *p) {
   return ad_done(c, b);
 }
 
+// The gradient rule of each op: the last column of ops.h (NULL: none).
+static const GradFn grad_rule[OP_COUNT] = {
+#define X(name, dsl, arity, mil, infer, grad) [OP_##name] = grad,
+#include "ops.h"
+#undef X
+};
+
 static void backward(Ad *c) {
   for (int i = c->nforward - 1; i >= 0 && c->ok; i--) {
     Node *n = c->g->nodes[i], *gy = c->grad[i];
     if (!gy)
       continue;
-    if (!op_info[n->op].grad) {
+    if (!grad_rule[n->op]) {
       if (op_info[n->op].arity == 0)
         continue;
       diag_error(c->d, n->loc, "'%s' has no gradient rule yet: this model cannot be trained",
@@ -107,7 +114,7 @@ static void backward(Ad *c) {
       return;
     }
     c->cur = n;
-    op_info[n->op].grad(c, n, gy);
+    grad_rule[n->op](c, n, gy);
   }
   c->cur = NULL;
 }

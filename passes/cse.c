@@ -2,7 +2,7 @@
 // (same op, same inputs, same attributes) are merged into the first of them.
 // This shares the constants, causal masks and rope tables that every layer
 // builds for itself. INPUT and PARAM nodes are never merged.
-#include "anec.h"
+#include "passes.h"
 
 #include <string.h>
 

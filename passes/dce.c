@@ -1,7 +1,7 @@
 // dce.c — dead-code elimination: drops the nodes no output and no loss depend
 // on. Inputs and parameters stay even when unused: they are the model's
 // interface and its weights, whatever this graph computes from them.
-#include "anec.h"
+#include "passes.h"
 
 // Marks live every node an output or the loss reaches, and every source the
 // model declares; the nodes are in topological order, so one backward sweep

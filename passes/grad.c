@@ -2,7 +2,7 @@
 // each, named in the op table (ops.h). A rule gets node n (its output y) and
 // gy = dL/dy, and adds dL/dinput through ad_accum, which reduces broadcast
 // dimensions. Rules build plain IR with ad_op / ad_new.
-#include "anec.h"
+#include "passes.h"
 
 static Node *mul(Ad *c, Node *a, Node *b, const Node *like) {
   return ad_op(c, OP_MUL, a, b, like);

@@ -4,7 +4,7 @@
 // past the target's SRAM (ANE-P03) at a point where one value is live (so the
 // next kernel has the one input ANE-B09 allows). Then each kernel's inputs,
 // outputs, FLOPs and SRAM estimate.
-#include "anec.h"
+#include "passes.h"
 
 #include <string.h>
 

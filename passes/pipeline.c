@@ -1,9 +1,17 @@
 // pipeline.c — the passes in the order they run, and the driver that runs
 // them: the verifier before the first pass and after each one, and the
 // --print-after dumps.
-#include "anec.h"
+#include "passes.h"
 
 #include <string.h>
+
+// requires: nodes in topological order; provides: shape and dtype of every node.
+bool pass_infer(Graph *g, Diag *d) {
+  for (int i = 0; i < g->nnodes; i++)
+    if (!node_infer(g->nodes[i], d))
+      return false;
+  return true;
+}
 
 const Pass pipeline[] = {
   {"infer", pass_infer,

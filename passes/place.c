@@ -3,7 +3,7 @@
 // past the channel and spatial limits (ANE-B05) runs on the CPU, and the node
 // keeps the rule's ID. Inputs and constants stay with the host. With
 // --dw=cpu, the weight gradients (dW = gᵀx products and their sums) too.
-#include "anec.h"
+#include "passes.h"
 
 #include <string.h>
 

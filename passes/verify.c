@@ -2,7 +2,7 @@
 // (numbering, topological order, arity, membership, unique source names) and
 // shape consistency (re-running inference reproduces every stored type).
 // A failure is a compiler bug, reported as an internal error.
-#include "anec.h"
+#include "passes.h"
 
 #include <string.h>
 

@@ -3,7 +3,7 @@
 #ifndef CAPTURE_H
 #define CAPTURE_H
 
-#include "anec.h"
+#include "driver.h"
 
 #include <stdlib.h>
 

@@ -4,7 +4,7 @@
 #ifndef REF_LLAMA2C_H
 #define REF_LLAMA2C_H
 
-#include "anert.h"
+#include "llm.h"
 
 typedef struct RefModel RefModel;
 

@@ -3,7 +3,7 @@
 // seeded random parameters, one forward runs in fp16 on random tokens (or
 // N(0,1)-ish activations), and every output must be finite. Exit 0 on
 // success; a message and 1 otherwise.
-#include "anec.h"
+#include "driver.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "anert.h"
+#include "train.h"
 
 #include <math.h>
 #include <stdlib.h>

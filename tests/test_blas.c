@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "anert.h"
+#include "base.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "anert.h"
+#include "train.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -2,7 +2,7 @@
 // the error cap, "did you mean" suggestions, and source_load's checks of
 // model files (NUL bytes, malformed UTF-8, unreadable paths).
 #define _POSIX_C_SOURCE 200809L
-#include "anec.h"
+#include "driver.h"
 
 #include <stdarg.h>
 #include <stddef.h>

@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "anert.h"
+#include "exec.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "anec.h"
+#include "driver.h"
 #include "ref_llama2c.h"
 
 #include <math.h>

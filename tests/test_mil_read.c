@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "anert.h"
+#include "mil.h"
 
 #include <dirent.h>
 #include <math.h>

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "anert.h"
+#include "exec.h"
 
 #include <dirent.h>
 #include <stdlib.h>

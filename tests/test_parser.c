@@ -2,7 +2,7 @@
 // AST shapes and locations of valid code, the exact text and place of lexical
 // and syntax errors, and robustness on cut, mutated and random input.
 #define _POSIX_C_SOURCE 200809L
-#include "anec.h"
+#include "driver.h"
 
 #include <stdarg.h>
 #include <stddef.h>

@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "anec.h"
+#include "driver.h"
 
 static FILE *devnull;     // where diagnostics go
 static char tmpdir[64];

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "anert.h"
+#include "llm.h"
 
 #include <math.h>
 #include <string.h>

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "anert.h"
+#include "train.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>

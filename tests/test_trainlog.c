@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "anert.h"
+#include "train.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "anec.h"
+#include "driver.h"
 
 #include <dirent.h>
 #include <fcntl.h>

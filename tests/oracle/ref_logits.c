@@ -6,6 +6,7 @@
 //
 // feeds the first N ids of TOKENS.u16 (raw little-endian uint16) at positions
 // 0 .. N-1 and writes float32 [N, vocab] to OUT.npy.
+#include "exec.h"
 #include "ref_llama2c.h"
 
 #include <stdio.h>

@@ -1,0 +1,382 @@
+// artifact.c — the artifact directory `anec compile -o DIR` writes:
+// kernels/NAME.mil and kernels/NAME/weights/*.bin per kernel, manifest.json
+// (kernels, I/O, CPU ops, schedule, buffers, FLOPs, compiles). Built in a
+// temporary sibling directory and renamed into place: complete or absent.
+#include "codegen.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void rm_tree(const char *path) {
+  struct stat st;
+  DIR *dir = lstat(path, &st) == 0 && S_ISDIR(st.st_mode) ? opendir(path) : NULL;
+  for (struct dirent *e; dir && (e = readdir(dir));) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+      continue;
+    char sub[8400];
+    snprintf(sub, sizeof sub, "%.4096s/%.256s", path, e->d_name);
+    rm_tree(sub);
+  }
+  if (dir)
+    closedir(dir);
+  remove(path);
+}
+
+static bool make_dir(const char *path, Diag *d) {
+  if (mkdir(path, 0755) == 0 || errno == EEXIST)
+    return true;
+  diag_error(d, loc_none(), "cannot create directory '%s': %s", path, strerror(errno));
+  return false;
+}
+
+static bool write_text(const char *path, const char *text, size_t len, Diag *d) {
+  FILE *f = fopen(path, "wb");
+  bool ok = f && fwrite(text, 1, len, f) == len;
+  ok = f && fclose(f) == 0 && ok;
+  if (!ok)
+    diag_error(d, loc_none(), "cannot write '%s': %s", path, strerror(errno));
+  return ok;
+}
+
+static bool write_weights(Arena *a, const char *kdir, const KernelMil *km, Diag *d) {
+  for (int i = 0; i < km->nfiles; i++) {
+    if (!make_dir(kdir, d) || !make_dir(arena_printf(a, "%s/weights", kdir), d))
+      return false;
+    RtDiag rd = {.out = stderr};
+    const char *path = arena_printf(a, "%s/%s", kdir, km->files[i].path);
+    if (!milblob_write(path, km->files[i].blobs, km->files[i].nblobs, NULL, &rd))
+      return false;
+  }
+  return true;
+}
+
+//
+// manifest.json
+//
+cJSON *json_dims(int rank, const int64_t *dims) {
+  cJSON *a = cJSON_CreateArray();
+  for (int i = 0; i < rank; i++)
+    cJSON_AddItemToArray(a, cJSON_CreateNumber((double)dims[i]));
+  return a;
+}
+
+static const char *value_name(Arena *a, const Node *n) {
+  return n->name ? n->name : arena_printf(a, "%%%d", n->id);
+}
+
+static cJSON *json_io(const Graph *g, int ki, const char *io_name, const Node *n, bool input) {
+  Arena *a = g->arena;
+  cJSON *o = cJSON_CreateObject();
+  int64_t io[4];
+  kernel_io_shape(g, ki, n, input, io);
+  cJSON_AddStringToObject(o, "name", io_name);
+  cJSON_AddStringToObject(o, "value", value_name(a, n));
+  cJSON_AddItemToObject(o, "shape", json_dims(4, io));
+  cJSON_AddStringToObject(o, "dtype", "fp16");
+  cJSON_AddItemToObject(o, "logical_shape", json_dims(n->shape.rank, n->shape.dims));
+  cJSON_AddStringToObject(o, "layout", n->layout == LAYOUT_TL ? "token-last" : "flat");
+  return o;
+}
+
+static const char *const pack_modes[] = {"transposed", "as-is", "vector"};
+
+// Dynamic weights: where each param goes in the kernel's input.
+static cJSON *json_packing(const Graph *g, int ki) {
+  Packing pk;
+  kernel_packing(g, ki, &pk);
+  cJSON *arr = cJSON_CreateArray();
+  for (int i = 0; i < pk.n; i++) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "param", pk.packs[i].param->name);
+    cJSON_AddStringToObject(o, "mode", pack_modes[pk.packs[i].mode]);
+    cJSON_AddNumberToObject(o, "row", (double)pk.packs[i].row);
+    cJSON_AddNumberToObject(o, "column", (double)pk.packs[i].col);
+    cJSON_AddNumberToObject(o, "columns", (double)pk.packs[i].cols);
+    cJSON_AddNumberToObject(o, "rows", (double)pk.packs[i].rows);
+    cJSON_AddItemToArray(arr, o);
+  }
+  return arr;
+}
+
+// Kernel ki, whose program and weights are those of kernel `file` (itself or
+// an identical earlier one).
+static cJSON *json_kernel(const Graph *g, int ki, const KernelMil *km, const char *file) {
+  Arena *a = g->arena;
+  const Kernel *k = &g->plan->kernels[ki];
+  cJSON *o = cJSON_CreateObject(), *ins = cJSON_CreateArray(), *outs = cJSON_CreateArray();
+  cJSON *files = cJSON_CreateArray();
+  cJSON_AddStringToObject(o, "name", k->name);
+  cJSON_AddStringToObject(o, "mil", arena_printf(a, "kernels/%s.mil", file));
+  for (int i = 0; i < km->nfiles; i++)
+    cJSON_AddItemToArray(files, cJSON_CreateString(
+                                    arena_printf(a, "kernels/%s/%s", file, km->files[i].path)));
+  cJSON_AddItemToObject(o, "weights", files);
+  for (int i = 0; i < k->ninputs; i++)
+    cJSON_AddItemToArray(ins, json_io(g, ki, km->in_names[i], k->inputs[i], true));
+  if (g->dynamic_weights)
+    cJSON_AddItemToObject(o, "packing", json_packing(g, ki));
+  for (int i = 0; i < k->noutputs; i++)
+    cJSON_AddItemToArray(outs, json_io(g, ki, km->out_names[i], k->outputs[i], false));
+  cJSON_AddItemToObject(o, "inputs", ins);
+  cJSON_AddItemToObject(o, "outputs", outs);
+  cJSON_AddNumberToObject(o, "ops", k->nnodes);
+  cJSON_AddNumberToObject(o, "flops", (double)k->flops);
+  cJSON_AddNumberToObject(o, "weight_bytes", (double)k->weight_bytes);
+  cJSON_AddNumberToObject(o, "io_bytes", (double)k->io_bytes);
+  cJSON_AddNumberToObject(o, "sram_bytes", (double)k->sram_bytes);
+  return o;
+}
+
+static cJSON *json_cpu_op(Arena *a, const Node *n) {
+  cJSON *o = cJSON_CreateObject(), *ins = cJSON_CreateArray();
+  cJSON_AddStringToObject(o, "value", value_name(a, n));
+  cJSON_AddStringToObject(o, "op", op_info[n->op].name);
+  for (int i = 0; i < n->nin; i++)
+    cJSON_AddItemToArray(ins, cJSON_CreateString(value_name(a, n->in[i])));
+  cJSON_AddItemToObject(o, "inputs", ins);
+  cJSON_AddItemToObject(o, "shape", json_dims(n->shape.rank, n->shape.dims));
+  cJSON_AddStringToObject(o, "dtype", dtype_name(n->dtype));
+  cJSON_AddStringToObject(o, "rule", node_rule(n) ? node_rule(n)->id : "?");
+  cJSON_AddStringToObject(o, "reason", node_rule(n) ? node_rule(n)->text : "");
+  return o;
+}
+
+static cJSON *json_values(Arena *a, Node **v, const char **names, int n) {
+  cJSON *arr = cJSON_CreateArray();
+  for (int i = 0; i < n; i++) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", names ? names[i] : v[i]->name);
+    cJSON_AddStringToObject(o, "value", value_name(a, v[i]));
+    cJSON_AddItemToObject(o, "shape", json_dims(v[i]->shape.rank, v[i]->shape.dims));
+    cJSON_AddStringToObject(o, "dtype", dtype_name(v[i]->dtype));
+    cJSON_AddItemToArray(arr, o);
+  }
+  return arr;
+}
+
+static cJSON *json_schedule(Arena *a, const Plan *pl) {
+  cJSON *arr = cJSON_CreateArray();
+  for (int s = 0; s < pl->nsteps; s++) {
+    cJSON *o = cJSON_CreateObject();
+    if (pl->steps[s].cpu)
+      cJSON_AddStringToObject(o, "cpu", value_name(a, pl->steps[s].cpu));
+    else
+      cJSON_AddStringToObject(o, "kernel", pl->kernels[pl->steps[s].kernel].name);
+    cJSON_AddItemToArray(arr, o);
+  }
+  return arr;
+}
+
+static cJSON *json_buffers(Arena *a, const Plan *pl) {
+  cJSON *arr = cJSON_CreateArray();
+  for (int i = 0; i < pl->nbufs; i++) {
+    const PlanBuf *b = &pl->bufs[i];
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "value", value_name(a, b->value));
+    cJSON_AddNumberToObject(o, "first_step", b->first);
+    cJSON_AddNumberToObject(o, "last_step", b->last);
+    cJSON_AddNumberToObject(o, "offset", (double)b->offset);
+    cJSON_AddNumberToObject(o, "bytes", (double)b->bytes);
+    cJSON_AddItemToArray(arr, o);
+  }
+  return arr;
+}
+
+static Node **graph_inputs(const Graph *g, int *n) {
+  Node **v = arena_alloc(g->arena, sizeof *v * (size_t)(g->nnodes + 1));
+  *n = 0;
+  for (int i = 0; i < g->nnodes; i++)
+    if (g->nodes[i]->op == OP_INPUT)
+      v[(*n)++] = g->nodes[i];
+  return v;
+}
+
+static char *manifest_text(const Graph *g, const KernelMil *kms, const int *shares) {
+  Arena *a = g->arena;
+  const Plan *pl = g->plan;
+  cJSON *m = cJSON_CreateObject(), *ks = cJSON_CreateArray(), *cpu = cJSON_CreateArray();
+  cJSON_AddStringToObject(m, "anec_version", ANEC_VERSION);
+  cJSON_AddStringToObject(m, "model", g->model);
+  cJSON_AddStringToObject(m, "source", g->file);
+  cJSON_AddStringToObject(m, "target", g->target->name);
+  cJSON_AddStringToObject(m, "weights", g->dynamic_weights ? "inputs" : "baked");
+  int nin;
+  Node **ins = graph_inputs(g, &nin);
+  cJSON_AddItemToObject(m, "inputs", json_values(a, ins, NULL, nin));
+  cJSON_AddItemToObject(m, "outputs", json_values(a, g->outputs, g->output_names, g->noutputs));
+  int compiles = 0;
+  for (int k = 0; k < pl->nkernels; k++) {
+    cJSON_AddItemToArray(ks, json_kernel(g, k, &kms[k], pl->kernels[shares[k]].name));
+    compiles += shares[k] == k;
+  }
+  cJSON_AddItemToObject(m, "kernels", ks);
+  for (int s = 0; s < pl->nsteps; s++)
+    if (pl->steps[s].cpu)
+      cJSON_AddItemToArray(cpu, json_cpu_op(a, pl->steps[s].cpu));
+  cJSON_AddItemToObject(m, "cpu_ops", cpu);
+  cJSON_AddItemToObject(m, "schedule", json_schedule(a, pl));
+  cJSON_AddItemToObject(m, "buffers", json_buffers(a, pl));
+  cJSON_AddNumberToObject(m, "arena_bytes", (double)pl->arena_bytes);
+  int64_t flops = 0;
+  for (int k = 0; k < pl->nkernels; k++)
+    flops += pl->kernels[k].flops;
+  for (int s = 0; s < pl->nsteps; s++)
+    flops += pl->steps[s].cpu ? node_flops(pl->steps[s].cpu) : 0;
+  cJSON_AddNumberToObject(m, "flops_per_forward", (double)flops);
+  cJSON_AddNumberToObject(m, "dispatches_per_forward", pl->nkernels);
+  cJSON_AddNumberToObject(m, "compiles", compiles);
+  char *text = cJSON_Print(m);
+  cJSON_Delete(m);
+  return text;
+}
+
+//
+// The directory
+//
+static bool same_blobs(const KernelMil *a, const KernelMil *b) {
+  if (a->nfiles != b->nfiles)
+    return false;
+  for (int f = 0; f < a->nfiles; f++) {
+    const WeightFile *x = &a->files[f], *y = &b->files[f];
+    if (x->nblobs != y->nblobs || strcmp(x->path, y->path))
+      return false;
+    for (int i = 0; i < x->nblobs; i++)
+      if (x->blobs[i].size != y->blobs[i].size ||
+          memcmp(x->blobs[i].data, y->blobs[i].data, (size_t)x->blobs[i].size))
+        return false;
+  }
+  return true;
+}
+
+// Whether kernel b is kernel a but for its name (in its BLOBFILE paths):
+// then one compiled program serves both.
+static bool same_kernel(Arena *ar, const KernelMil *a, const char *na, const KernelMil *b,
+                        const char *nb) {
+  if (!same_blobs(a, b))
+    return false;
+  const char *from = arena_printf(ar, "@model_path/%s/", nb);
+  const char *to = arena_printf(ar, "@model_path/%s/", na);
+  size_t fl = strlen(from), tl = strlen(to), i = 0, j = 0;
+  while (i < a->len && j < b->len) {
+    if (b->len - j >= fl && !memcmp(b->text + j, from, fl)) {
+      if (a->len - i < tl || memcmp(a->text + i, to, tl))
+        return false;
+      i += tl, j += fl;
+    } else if (a->text[i++] != b->text[j++]) {
+      return false;
+    }
+  }
+  return i == a->len && j == b->len;
+}
+
+// The first kernel before k whose program k can use, or k.
+static int share_of(const Graph *g, const KernelMil *kms, const int *shares, int k) {
+  for (int j = 0; j < k; j++)
+    if (shares[j] == j && same_kernel(g->arena, &kms[j], g->plan->kernels[j].name, &kms[k],
+                                      g->plan->kernels[k].name))
+      return j;
+  return k;
+}
+
+// ANE-P02: the programs a run compiles against the target's budget per process.
+static bool within_budget(const Graph *g, int compiles, Diag *d) {
+  const Rule *r = &catalog_rules[RULE_P02];
+  if (compiles > g->target->compile_budget)
+    diag_error(d, loc_none(), "[%s] the plan needs %d compiled programs, over target %s's "
+               "budget of %d per process", r->id, compiles, g->target->name,
+               g->target->compile_budget);
+  return compiles <= g->target->compile_budget;
+}
+
+int artifact_compiles(const Graph *g, const ParamSet *ps, int *shares, Diag *d) {
+  int n = g->plan->nkernels, compiles = 0;
+  KernelMil *kms = arena_alloc(g->arena, sizeof *kms * (size_t)(n + 1));
+  bool ok = true;
+  for (int k = 0; k < n && ok; k++) {
+    ok = emit_kernel(g->arena, g, k, ps, false, &kms[k], d);
+    shares[k] = ok ? share_of(g, kms, shares, k) : k;
+    compiles += ok && shares[k] == k;
+  }
+  for (int k = 0; k < n; k++)
+    free(kms[k].text);
+  return ok ? compiles : -1;
+}
+
+static bool write_kernels(const Graph *g, const ParamSet *ps, const char *dir, bool fp32,
+                          KernelMil *kms, int *shares, Diag *d) {
+  Arena *a = g->arena;
+  if (!make_dir(arena_printf(a, "%s/kernels", dir), d))
+    return false;
+  int compiles = 0;
+  for (int k = 0; k < g->plan->nkernels; k++) {
+    const char *name = g->plan->kernels[k].name;
+    if (!emit_kernel(a, g, k, ps, fp32, &kms[k], d))
+      return false;
+    shares[k] = share_of(g, kms, shares, k);
+    compiles += shares[k] == k;
+    if (shares[k] == k &&
+        (!write_text(arena_printf(a, "%s/kernels/%s.mil", dir, name), kms[k].text, kms[k].len,
+                     d) ||
+         !write_weights(a, arena_printf(a, "%s/kernels/%s", dir, name), &kms[k], d)))
+      return false;
+  }
+  return within_budget(g, compiles, d);
+}
+
+static bool write_all(const Graph *g, const ParamSet *ps, const char *dir, bool fp32,
+                      const ArtifactExtras *x, int *shares, Diag *d) {
+  KernelMil *kms = arena_alloc(g->arena, sizeof *kms * (size_t)(g->plan->nkernels + 1));
+  bool ok = write_kernels(g, ps, dir, fp32, kms, shares, d);
+  for (int k = 0; k < g->plan->nkernels; k++)
+    free(kms[k].text);
+  if (ok) {
+    char *text = manifest_text(g, kms, shares);
+    ok = text && write_text(arena_printf(g->arena, "%s/manifest.json", dir), text, strlen(text), d);
+    free(text);
+  }
+  for (int i = 0; ok && x && i < x->n; i++)
+    ok = write_text(arena_printf(g->arena, "%s/%s", dir, x->names[i]), x->texts[i],
+                    strlen(x->texts[i]), d);
+  return ok;
+}
+
+// An existing DIR is replaced only when it is an artifact directory.
+static bool replace_dir(const char *tmp, const char *dir, Diag *d) {
+  struct stat st;
+  if (stat(dir, &st) == 0) {
+    char path[4200];
+    snprintf(path, sizeof path, "%.4096s/manifest.json", dir);
+    if (!S_ISDIR(st.st_mode) || access(path, F_OK) != 0) {
+      diag_error(d, loc_none(), "'%s' exists and is not an anec artifact directory", dir);
+      return false;
+    }
+    rm_tree(dir);
+  }
+  if (rename(tmp, dir) != 0) {
+    diag_error(d, loc_none(), "cannot create '%s': %s", dir, strerror(errno));
+    return false;
+  }
+  return true;
+}
+
+bool artifact_write(const Graph *g, const ParamSet *ps, const char *dir, bool fp32,
+                    const ArtifactExtras *x, int *shares, Diag *d) {
+  if (!shares)
+    shares = arena_alloc(g->arena, sizeof(int) * (size_t)(g->plan->nkernels + 1));
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%.4096s.tmp.XXXXXX", dir);
+  if (strlen(dir) > 4000 || !mkdtemp(tmp)) {
+    diag_error(d, loc_none(), "cannot create a directory next to '%s': %s", dir, strerror(errno));
+    return false;
+  }
+  chmod(tmp, 0755);
+  bool ok = write_all(g, ps, tmp, fp32, x, shares, d) && replace_dir(tmp, dir, d);
+  if (!ok)
+    rm_tree(tmp);
+  return ok;
+}

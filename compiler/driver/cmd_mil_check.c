@@ -1,0 +1,322 @@
+// cmd_mil_check.c — `anec mil-check F.mil [--target T] [--json]`: reads any
+// MIL program, checks it against the constraint catalog for one target and
+// reports every finding with its rule; `--list-rules` prints the catalog.
+// Exit 0 when the ANE would accept the program (warnings allowed), else 1.
+#include "driver.h"
+
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "Usage: anec mil-check [OPTIONS] PROGRAM.mil\n"
+    "       anec mil-check --list-rules [--target NAME] [--json]\n"
+    "Check a MIL program against the ANE constraint catalog for one target chip.\n"
+    "Exit status 0 when the ANE would accept it (warnings allowed), 1 otherwise.\n\n"
+    "  -t, --target=NAME   target profile: m1 (M1, M2), m4 (M3, M4; the default), m5\n"
+    "      --json          write the result as a JSON document on stdout\n"
+    "  -v, --verbose       explain each rule that is not checkable statically\n"
+    "      --list-rules    print the catalog (ID, action, confidence, rule) for the target\n"
+    "  -h, --help          show this help and exit\n";
+
+enum { OPT_JSON = OPT_FIRST_FREE, OPT_LIST_RULES };
+
+static const struct option long_opts[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"target", required_argument, NULL, 't'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"list-rules", no_argument, NULL, OPT_LIST_RULES},
+    {0, 0, 0, 0},
+};
+
+typedef struct MilCheckArgs {
+  const TargetProfile *target;
+  const char *path;
+  bool json, verbose, list_rules;
+} MilCheckArgs;
+
+static bool set_target(MilCheckArgs *a, const char *name) {
+  return (a->target = cli_target("mil-check", name)) != NULL;
+}
+
+// 0 to go on, -1 after --help, else the exit code to return.
+static int parse_args(MilCheckArgs *a, int argc, char **argv) {
+  int opt;
+  optind = 1;
+  opterr = 0;
+  while ((opt = getopt_long(argc, argv, ":ht:v", long_opts, NULL)) != -1) {
+    switch (opt) {
+    case 'h': fputs(usage, stdout); return -1;
+    case 't':
+      if (!set_target(a, optarg))
+        return EXIT_USAGE;
+      break;
+    case 'v': a->verbose = true; break;
+    case OPT_JSON: a->json = true; break;
+    case OPT_LIST_RULES: a->list_rules = true; break;
+    default:
+      cli_usage_error("mil-check", opt == ':' ? "option '%s' needs a value" : "unknown option '%s'",
+                      argv[optind - 1]);
+      return EXIT_USAGE;
+    }
+  }
+  if (a->list_rules && optind < argc) {
+    cli_usage_error("mil-check", "--list-rules takes no program, got '%s'", argv[optind]);
+    return EXIT_USAGE;
+  }
+  if (!a->list_rules && optind >= argc) {
+    cli_usage_error("mil-check", "no MIL program given");
+    return EXIT_USAGE;
+  }
+  if (optind + 1 < argc) {
+    cli_usage_error("mil-check", "unexpected argument '%s'", argv[optind + 1]);
+    return EXIT_USAGE;
+  }
+  a->path = argv[optind];
+  return 0;
+}
+
+//
+// JSON (cJSON builds the document; nothing here writes JSON by hand)
+//
+
+static bool json_print(cJSON *doc) {
+  char *s = doc ? cJSON_Print(doc) : NULL;
+  bool ok = s && printf("%s\n", s) >= 0 && fflush(stdout) == 0;
+  if (!ok)
+    fputs("anec: error: cannot write the JSON document\n", stderr);
+  cJSON_free(s);
+  cJSON_Delete(doc);
+  return ok;
+}
+
+static void json_add_str(cJSON *o, const char *key, const char *s) {
+  if (s)
+    cJSON_AddStringToObject(o, key, s);
+  else
+    cJSON_AddNullToObject(o, key);
+}
+
+static cJSON *json_target(const TargetProfile *t, bool full) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "name", t->name);
+  cJSON_AddStringToObject(o, "chips", t->chips);
+  cJSON_AddStringToObject(o, "program", t->program);
+  cJSON_AddStringToObject(o, "opset", t->opset);
+  if (!full)
+    return o;
+  cJSON_AddBoolToObject(o, "short_literals", t->short_literals);
+  cJSON_AddBoolToObject(o, "in_graph_cast", t->in_graph_cast);
+  cJSON_AddBoolToObject(o, "weight_file_per_matrix", t->weight_file_per_matrix);
+  cJSON_AddNumberToObject(o, "max_spatial", (double)t->max_spatial);
+  cJSON_AddNumberToObject(o, "max_channels", (double)t->max_channels);
+  cJSON_AddNumberToObject(o, "conv_cin_reject", (double)t->conv_cin_reject);
+  cJSON_AddNumberToObject(o, "min_surface_bytes", (double)t->min_surface_bytes);
+  cJSON_AddBoolToObject(o, "equal_io_sizes", t->equal_io_sizes);
+  cJSON_AddStringToObject(o, "inputs", t->inputs == INPUTS_SINGLE ? "single" : "multi");
+  cJSON_AddNumberToObject(o, "matmul_k_multiple", t->matmul_k_multiple);
+  cJSON_AddStringToObject(o, "matmul_k_severity", t->matmul_k_error ? "error" : "warning");
+  cJSON_AddNumberToObject(o, "surface_align", t->surface_align);
+  cJSON_AddNumberToObject(o, "compile_budget", t->compile_budget);
+  cJSON_AddNumberToObject(o, "sram_bytes", (double)t->sram_bytes);
+  cJSON *ops = cJSON_AddArrayToObject(o, "ops");
+  for (int i = 0; i < nane_ops; i++)
+    if (target_op_allowed(t, ane_ops[i].name))
+      cJSON_AddItemToArray(ops, cJSON_CreateString(ane_ops[i].name));
+  return o;
+}
+
+static cJSON *json_rule(const Rule *r, const TargetProfile *t) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "id", r->id);
+  cJSON_AddStringToObject(o, "text", r->text);
+  cJSON_AddStringToObject(o, "action", rule_action_name(r->action));
+  cJSON_AddStringToObject(o, "action_text", r->action_text);
+  cJSON_AddStringToObject(o, "confidence", rule_confidence_name(r->confidence));
+  cJSON_AddStringToObject(o, "source", r->source);
+  cJSON_AddStringToObject(o, "check", rule_check_name(r->check));
+  cJSON_AddStringToObject(o, "severity", severity_name(target_rule_severity(t, (RuleId)(r - catalog_rules))));
+  cJSON_AddStringToObject(o, "check_note", r->check_note);
+  json_add_str(o, "retired", r->retired);
+  return o;
+}
+
+static cJSON *json_finding(const MilFinding *f) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "rule", catalog_rules[f->rule].id);
+  cJSON_AddStringToObject(o, "severity", severity_name(f->severity));
+  json_add_str(o, "function", f->func);
+  if (f->loc.line > 0) {
+    cJSON_AddNumberToObject(o, "line", f->loc.line);
+    cJSON_AddNumberToObject(o, "col", f->loc.col);
+    cJSON_AddNumberToObject(o, "end_line", f->loc.last_line);
+    cJSON_AddNumberToObject(o, "end_col", f->loc.last_col);
+  }
+  cJSON_AddStringToObject(o, "message", f->msg);
+  return o;
+}
+
+// Rules that mil-check leaves to others (the reader) or cannot decide.
+static cJSON *json_unchecked(void) {
+  cJSON *a = cJSON_CreateArray();
+  for (int i = 0; i < RULE_COUNT; i++) {
+    if (catalog_rules[i].check == CHECK_STATIC || catalog_rules[i].retired)
+      continue;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "rule", catalog_rules[i].id);
+    cJSON_AddStringToObject(o, "check", rule_check_name(catalog_rules[i].check));
+    cJSON_AddStringToObject(o, "reason", catalog_rules[i].check_note);
+    cJSON_AddItemToArray(a, o);
+  }
+  return a;
+}
+
+// The result of a check; c == NULL when the program did not parse.
+static bool json_result(const MilCheckArgs *a, const MilCheck *c, int parse_errors) {
+  cJSON *doc = cJSON_CreateObject();
+  cJSON_AddStringToObject(doc, "file", a->path);
+  cJSON_AddItemToObject(doc, "target", json_target(a->target, false));
+  cJSON_AddBoolToObject(doc, "parsed", c != NULL);
+  cJSON_AddNumberToObject(doc, "parse_errors", parse_errors);
+  cJSON_AddBoolToObject(doc, "accepted", c && c->count[SEV_ERROR] == 0);
+  cJSON_AddNumberToObject(doc, "errors", c ? c->count[SEV_ERROR] : 0);
+  cJSON_AddNumberToObject(doc, "warnings", c ? c->count[SEV_WARNING] : 0);
+  cJSON_AddNumberToObject(doc, "infos", c ? c->count[SEV_INFO] : 0);
+  cJSON *list = cJSON_AddArrayToObject(doc, "findings");
+  for (int i = 0; c && i < c->n; i++)
+    cJSON_AddItemToArray(list, json_finding(&c->findings[i]));
+  cJSON_AddItemToObject(doc, "not_checked", json_unchecked());
+  return json_print(doc);
+}
+
+static bool json_rules(const TargetProfile *t) {
+  cJSON *doc = cJSON_CreateObject();
+  cJSON_AddItemToObject(doc, "target", json_target(t, true));
+  cJSON *list = cJSON_AddArrayToObject(doc, "rules");
+  for (int i = 0; i < RULE_COUNT; i++)
+    cJSON_AddItemToArray(list, json_rule(&catalog_rules[i], t));
+  return json_print(doc);
+}
+
+//
+// Text
+//
+
+static void print_finding(const MilProgram *p, const MilFinding *f) {
+  static const char *const level[SEV_COUNT] = {"note", "note", "warning", "error"};
+  char msg[1200];
+  snprintf(msg, sizeof msg, "[%s] %s", catalog_rules[f->rule].id, f->msg);
+  SrcSpan span = {f->loc.line, f->loc.col, f->loc.last_line, f->loc.last_col};
+  srcmsg_print(stderr, p->path, p->text, p->len, span, level[f->severity], msg);
+}
+
+static void print_summary(const MilCheckArgs *a, const MilCheck *c) {
+  const TargetProfile *t = a->target;
+  int e = c->count[SEV_ERROR], w = c->count[SEV_WARNING];
+  if (e)
+    printf("%s: %d error%s, %d warning%s for target %s (program %s, %s)\n", a->path, e,
+           e == 1 ? "" : "s", w, w == 1 ? "" : "s", t->name, t->program, t->opset);
+  else if (w)
+    printf("%s: accepted for target %s (program %s, %s), with %d warning%s\n", a->path, t->name,
+           t->program, t->opset, w, w == 1 ? "" : "s");
+  else
+    printf("%s: accepted for target %s (program %s, %s)\n", a->path, t->name, t->program,
+           t->opset);
+}
+
+static void print_unchecked(bool verbose) {
+  if (verbose) {
+    puts("rules mil-check does not decide from the text:");
+    for (int i = 0; i < RULE_COUNT; i++)
+      if (catalog_rules[i].check != CHECK_STATIC && !catalog_rules[i].retired)
+        printf("  %s %-7s %s\n", catalog_rules[i].id, rule_check_name(catalog_rules[i].check),
+               catalog_rules[i].check_note);
+    return;
+  }
+  fputs("not checked statically:", stdout);
+  for (int i = 0, n = 0; i < RULE_COUNT; i++)
+    if (catalog_rules[i].check == CHECK_NONE && !catalog_rules[i].retired)
+      printf("%s %s", n++ ? "," : "", catalog_rules[i].id);
+  fputs("; partly:", stdout);
+  for (int i = 0, n = 0; i < RULE_COUNT; i++)
+    if (catalog_rules[i].check == CHECK_PARTIAL && !catalog_rules[i].retired)
+      printf("%s %s", n++ ? "," : "", catalog_rules[i].id);
+  fputs(" (--verbose says why)\n", stdout);
+}
+
+static void print_profile(const TargetProfile *t) {
+  char a[32], b[32], c[32], d[32], e[32];
+  printf("target %s (%s): program(%s), opset %s, %s scalar literals, in-graph cast %s%s\n",
+         t->name, t->chips, t->program, t->opset, t->short_literals ? "short" : "verbose",
+         t->in_graph_cast ? "allowed" : "rejected",
+         t->weight_file_per_matrix ? ", one weight file per matrix" : "");
+  printf("  spatial <= %s, channels <= %s, conv input channels < %s, I/O surfaces >= %s "
+         "bytes\n",
+         fmt_count(a, sizeof a, t->max_spatial), fmt_count(b, sizeof b, t->max_channels),
+         fmt_count(c, sizeof c, t->conv_cin_reject), fmt_count(d, sizeof d, t->min_surface_bytes));
+  printf("  equal I/O sizes %s, inputs=%s, matmul contraction a multiple of %d (%s), I/O rows "
+         "%d-byte aligned\n",
+         t->equal_io_sizes ? "required" : "not required",
+         t->inputs == INPUTS_SINGLE ? "single" : "multi", t->matmul_k_multiple,
+         t->matmul_k_error ? "error" : "warning", t->surface_align);
+  printf("  %d compiles per process, SRAM %s bytes\n", t->compile_budget,
+         fmt_count(e, sizeof e, t->sram_bytes));
+}
+
+static void print_rules(const TargetProfile *t) {
+  print_profile(t);
+  printf("\n%-8s %-8s %-8s %-10s %s\n", "rule", "action", "check", "confidence", "text");
+  for (int i = 0; i < RULE_COUNT; i++) {
+    const Rule *r = &catalog_rules[i];
+    const char *check = r->check == CHECK_READER ? "reader"
+                        : r->check == CHECK_NONE ? "-"
+                                                 : severity_name(target_rule_severity(t, (RuleId)i));
+    printf("%-8s %-8s %-8s %-10s %s%s%s%s\n", r->id, rule_action_name(r->action), check,
+           rule_confidence_name(r->confidence), r->text, r->retired ? " (retired: " : "",
+           r->retired ? r->retired : "", r->retired ? ")" : "");
+  }
+}
+
+//
+// The command
+//
+
+static int check_program(const MilCheckArgs *a) {
+  RtDiag d = {.out = stderr};
+  MilProgram *p = mil_read_file(a->path, &d);
+  if (!p) {
+    if (a->json)
+      json_result(a, NULL, d.errors);
+    return EXIT_USER;
+  }
+  MilCheck c = {0};
+  milcheck_run(&c, p, a->target);
+  bool ok = true;
+  if (a->json) {
+    ok = json_result(a, &c, 0);
+  } else {
+    for (int i = 0; i < c.n; i++)
+      print_finding(p, &c.findings[i]);
+    print_summary(a, &c);
+    print_unchecked(a->verbose);
+  }
+  int rc = c.count[SEV_ERROR] || !ok ? EXIT_USER : 0;
+  milcheck_free(&c);
+  mil_free(p);
+  return rc;
+}
+
+int cmd_mil_check(int argc, char **argv) {
+  MilCheckArgs a = {.target = target_default()};
+  int rc = parse_args(&a, argc, argv);
+  if (rc)
+    return rc < 0 ? 0 : rc;
+  if (!a.list_rules)
+    return check_program(&a);
+  if (a.json)
+    return json_rules(a.target) ? 0 : EXIT_USER;
+  print_rules(a.target);
+  return 0;
+}

@@ -1,0 +1,298 @@
+// ckpt.c — training checkpoints: the model's hash, the step, generator, data
+// cursor, loss scale and skipped steps, and every tensor's fp32 weights and
+// AdamW moments, in one little-endian file sealed by an FNV-1a 64 checksum.
+// Written atomically (fsync'ed before the rename); read into the caller's
+// buffers only after every check has passed.
+#include "train.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char ckpt_magic[8] = "ANECKPT"; // and its NUL
+enum { CKPT_HEADER = 76, CKPT_TRAILER = 8 };  // bytes before the first tensor; the checksum
+
+static uint32_t f32_bits(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  return u;
+}
+
+static float bits_f32(uint32_t u) {
+  float x;
+  memcpy(&x, &u, sizeof x);
+  return x;
+}
+
+//
+// Writing
+//
+
+typedef struct CkptOut {
+  FILE *f;
+  uint64_t hash; // of every byte written so far
+} CkptOut;
+
+static bool out_bytes(CkptOut *o, const void *p, size_t n) {
+  o->hash = rt_fnv1a(o->hash, p, n);
+  return fwrite(p, 1, n, o->f) == n;
+}
+
+static bool out_int(CkptOut *o, uint64_t v, int bytes) {
+  unsigned char b[8];
+  rt_put_le(b, v, bytes);
+  return out_bytes(o, b, (size_t)bytes);
+}
+
+static bool out_floats(CkptOut *o, const float *x, int64_t n) {
+  unsigned char b[4096];
+  for (int64_t i = 0; i < n;) {
+    size_t k = 0;
+    for (; k < sizeof b && i < n; k += 4, i++)
+      rt_put_le(b + k, f32_bits(x[i]), 4);
+    if (!out_bytes(o, b, k))
+      return false;
+  }
+  return true;
+}
+
+static bool out_header(CkptOut *o, const Ckpt *c) {
+  return out_bytes(o, ckpt_magic, 8) && out_int(o, CKPT_VERSION, 4) &&
+         out_int(o, c->model_hash, 8) && out_int(o, (uint64_t)c->step, 8) &&
+         out_int(o, c->rng, 8) && out_int(o, c->cursor.rng, 8) &&
+         out_int(o, (uint64_t)c->cursor.next, 8) && out_int(o, f32_bits(c->loss_scale), 4) &&
+         out_int(o, (uint64_t)c->good_steps, 8) && out_int(o, (uint64_t)c->skipped, 8) &&
+         out_int(o, (uint64_t)c->ntensors, 4);
+}
+
+static bool out_tensor(CkptOut *o, const CkptTensor *t) {
+  size_t len = strlen(t->name);
+  return out_int(o, len, 1) && out_bytes(o, t->name, len) &&
+         out_int(o, (uint64_t)t->count, 8) && out_floats(o, t->w, t->count) &&
+         out_floats(o, t->m, t->count) && out_floats(o, t->v, t->count);
+}
+
+static bool fill_ckpt(FILE *f, void *ctx) {
+  const Ckpt *c = ctx;
+  CkptOut o = {f, RT_FNV_OFFSET};
+  bool ok = out_header(&o, c);
+  for (int i = 0; ok && i < c->ntensors; i++)
+    ok = out_tensor(&o, &c->t[i]);
+  uint64_t sum = o.hash;
+  return ok && out_int(&o, sum, 8);
+}
+
+// What the writer needs of a tensor: a name of 1 to 255 bytes, a count in
+// range, and its three arrays.
+static bool check_tensor(const CkptTensor *t, int i, const char *path, RtDiag *d) {
+  size_t len = t->name ? strlen(t->name) : 0;
+  if (len == 0 || len > CKPT_MAX_NAME) {
+    rt_error_file(d, path, "cannot write: tensor %d has a name of %zu bytes (1 to %d)", i, len,
+                  CKPT_MAX_NAME);
+    return false;
+  }
+  if (t->count < 0 || t->count > RT_MAX_NUMEL) {
+    rt_error_file(d, path, "cannot write: tensor '%s' has %lld elements", t->name,
+                  (long long)t->count);
+    return false;
+  }
+  if (t->count > 0 && (!t->w || !t->m || !t->v)) {
+    rt_error_file(d, path, "cannot write: tensor '%s' lacks its weights or moments", t->name);
+    return false;
+  }
+  return true;
+}
+
+// Makes the rename in path's directory durable; best effort (some file
+// systems cannot sync a directory).
+static void sync_dir(const char *path) {
+  const char *slash = strrchr(path, '/');
+  char *dir = !slash ? strdup(".") : strndup(path, slash == path ? 1 : (size_t)(slash - path));
+  int fd = dir ? open(dir, O_RDONLY) : -1;
+  if (fd >= 0) {
+    fsync(fd);
+    close(fd);
+  }
+  free(dir);
+}
+
+bool ckpt_write(const char *path, const Ckpt *c, RtDiag *d) {
+  if (c->ntensors < 0 || (c->ntensors > 0 && !c->t)) {
+    rt_error_file(d, path, "cannot write: %d tensors", c->ntensors);
+    return false;
+  }
+  for (int i = 0; i < c->ntensors; i++)
+    if (!check_tensor(&c->t[i], i, path, d))
+      return false;
+  if (!rt_write_atomic(path, fill_ckpt, (void *)c, d))
+    return false;
+  sync_dir(path);
+  return true;
+}
+
+//
+// Reading
+//
+
+typedef struct CkptIn {
+  const char *path;
+  const unsigned char *p;
+  size_t n;   // bytes of the file
+  size_t end; // where the checksum starts
+  size_t off;
+  RtDiag *d;
+} CkptIn;
+
+// Magic, version and checksum, the checks before anything else is trusted.
+static bool check_frame(CkptIn *in) {
+  size_t k = in->n < 8 ? in->n : 8;
+  if (memcmp(in->p, ckpt_magic, k)) {
+    rt_error_file(in->d, in->path, "not an anec checkpoint (bad magic)");
+    return false;
+  }
+  uint32_t version = in->n >= 12 ? (uint32_t)rt_get_le(in->p + 8, 4) : CKPT_VERSION;
+  if (version != CKPT_VERSION) {
+    rt_error_file(in->d, in->path, "checkpoint format version %u is not supported (this build "
+                  "reads version %d)", version, CKPT_VERSION);
+    return false;
+  }
+  if (in->n < CKPT_HEADER + CKPT_TRAILER) {
+    rt_error_file(in->d, in->path, "truncated: %zu bytes; a checkpoint has at least %d", in->n,
+                  CKPT_HEADER + CKPT_TRAILER);
+    return false;
+  }
+  in->end = in->n - CKPT_TRAILER;
+  uint64_t stored = rt_get_le(in->p + in->end, 8), sum = rt_fnv1a(RT_FNV_OFFSET, in->p, in->end);
+  if (stored != sum) {
+    rt_error_file(in->d, in->path, "corrupted or truncated: the checksum of its %zu bytes is "
+                  "0x%016llx, the file says 0x%016llx", in->end, (unsigned long long)sum,
+                  (unsigned long long)stored);
+    return false;
+  }
+  return true;
+}
+
+// The model hash and tensor count against the expected ones.
+static bool check_header(CkptIn *in, const Ckpt *want) {
+  uint64_t hash = rt_get_le(in->p + 12, 8);
+  if (hash != want->model_hash) {
+    rt_error_file(in->d, in->path, "checkpoint '%s' is from a different model (hash "
+                  "0x%016llx, this model 0x%016llx)", in->path, (unsigned long long)hash,
+                  (unsigned long long)want->model_hash);
+    return false;
+  }
+  uint32_t n = (uint32_t)rt_get_le(in->p + 72, 4);
+  if (want->ntensors < 0 || n != (uint32_t)want->ntensors || (n > 0 && !want->t)) {
+    rt_error_file(in->d, in->path, "has %u tensors, this model %d", n, want->ntensors);
+    return false;
+  }
+  in->off = CKPT_HEADER;
+  return true;
+}
+
+// name[0..n) for a message: printable ASCII, '?' for other bytes.
+static const char *printable(char *buf, const unsigned char *name, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    buf[i] = name[i] >= 0x20 && name[i] < 0x7F ? (char)name[i] : '?';
+  buf[n] = '\0';
+  return buf;
+}
+
+// The name and count of tensor i at in->off against the expected tensor;
+// *count receives the count.
+static bool check_tensor_head(CkptIn *in, int i, const CkptTensor *want, int64_t *count) {
+  size_t len = in->end - in->off >= 1 ? in->p[in->off] : 0;
+  if (in->end - in->off < 1 + len + 8) {
+    rt_error_file(in->d, in->path, "truncated in tensor %d (at byte %zu)", i, in->off);
+    return false;
+  }
+  const unsigned char *name = in->p + in->off + 1;
+  const char *w = want->name ? want->name : "";
+  if (len != strlen(w) || memcmp(name, w, len)) {
+    char buf[CKPT_MAX_NAME + 1];
+    rt_error_file(in->d, in->path, "tensor %d is '%s', this model's is '%s'", i,
+                  printable(buf, name, len), w);
+    return false;
+  }
+  *count = (int64_t)rt_get_le(name + len, 8);
+  if (*count != want->count) {
+    rt_error_file(in->d, in->path, "tensor '%s' has %lld elements, this model's %lld", w,
+                  (long long)*count, (long long)want->count);
+    return false;
+  }
+  in->off += 1 + len + 8;
+  return true;
+}
+
+// The data of a tensor of `count` elements at in->off: in the file, and
+// somewhere to go.
+static bool check_tensor_data(CkptIn *in, const CkptTensor *want, int64_t count) {
+  const char *name = want->name ? want->name : "";
+  if (count < 0 || (uint64_t)count > (in->end - in->off) / 12) {
+    rt_error_file(in->d, in->path, "truncated in tensor '%s': %lld elements need %llu bytes, "
+                  "%zu remain", name, (long long)count, (unsigned long long)count * 12,
+                  in->end - in->off);
+    return false;
+  }
+  if (count > 0 && (!want->w || !want->m || !want->v)) {
+    rt_error_file(in->d, in->path, "cannot read tensor '%s': no buffers for it", name);
+    return false;
+  }
+  return true;
+}
+
+static void read_floats(CkptIn *in, float *x, int64_t n) {
+  for (int64_t i = 0; i < n; i++, in->off += 4)
+    x[i] = bits_f32((uint32_t)rt_get_le(in->p + in->off, 4));
+}
+
+// Walks the tensors from in->off: checks every one (fill false), or copies
+// their data into the expected tensors (fill true, after a check).
+static bool walk_tensors(CkptIn *in, const Ckpt *want, bool fill) {
+  for (int i = 0; i < want->ntensors; i++) {
+    const CkptTensor *t = &want->t[i];
+    int64_t count;
+    if (!check_tensor_head(in, i, t, &count) || !check_tensor_data(in, t, count))
+      return false;
+    if (!fill) {
+      in->off += (size_t)count * 12;
+      continue;
+    }
+    read_floats(in, t->w, count);
+    read_floats(in, t->m, count);
+    read_floats(in, t->v, count);
+  }
+  if (in->off != in->end) {
+    rt_error_file(in->d, in->path, "%zu bytes after the last tensor", in->end - in->off);
+    return false;
+  }
+  return true;
+}
+
+static void read_scalars(const CkptIn *in, Ckpt *into) {
+  const unsigned char *p = in->p;
+  into->step = (int64_t)rt_get_le(p + 20, 8);
+  into->rng = rt_get_le(p + 28, 8);
+  into->cursor.rng = rt_get_le(p + 36, 8);
+  into->cursor.next = (int64_t)rt_get_le(p + 44, 8);
+  into->loss_scale = bits_f32((uint32_t)rt_get_le(p + 52, 4));
+  into->good_steps = (int64_t)rt_get_le(p + 56, 8);
+  into->skipped = (int64_t)rt_get_le(p + 64, 8);
+}
+
+bool ckpt_read(const char *path, Ckpt *into, RtDiag *d) {
+  size_t n;
+  unsigned char *bytes = rt_read_file(path, &n, d);
+  if (!bytes)
+    return false;
+  CkptIn in = {path, bytes, n, 0, 0, d};
+  bool ok = check_frame(&in) && check_header(&in, into) && walk_tensors(&in, into, false);
+  if (ok) {
+    in.off = CKPT_HEADER;
+    walk_tensors(&in, into, true);
+    read_scalars(&in, into);
+  }
+  free(bytes);
+  return ok;
+}

@@ -1,0 +1,811 @@
+// trainer.c — the driver of a model's training (train_main): the command
+// line, the data, the optimizer loop around the model's step (micro-batches,
+// loss scaling, clipping, AdamW), validation, checkpoints and bit-exact
+// resume, llama2.c --init / --export, the progress log and the final report.
+#include "train.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <float.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+//
+// The command line
+//
+typedef struct TrainArgs {
+  const char *data, *tokenizer, *val_data, *init, *export_to, *ckpt_dir, *resume, *log_json;
+  const char *dump_grads;
+  const char *backend, *precision, *loss_scale, *data_order;
+  int64_t steps, batch, accum, warmup, val_every, val_batches, save_every;
+  uint64_t seed;
+  double lr, min_lr, beta1, beta2, eps, weight_decay, grad_clip;
+  bool quiet;
+} TrainArgs;
+
+static const TrainArgs arg_defaults = {
+    .tokenizer = "bytes", .backend = "ref", .precision = "fp16", .data_order = "random",
+    .steps = 100, .batch = 1, .accum = 1, .val_batches = 8, .seed = 1337, .lr = 3e-4,
+    .min_lr = -1, .beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = 0.1, .grad_clip = 1,
+};
+
+// A flag's value: a string, one of a list, an integer in [lo, hi], a real in
+// [lo, hi), an optional string, a switch; or --help.
+typedef enum { F_STR, F_CHOICE, F_INT, F_U64, F_REAL, F_OPTIONAL, F_SWITCH, F_HELP } FlagKind;
+typedef struct Flag {
+  const char *name;
+  FlagKind kind;
+  size_t off;      // of the value in TrainArgs
+  double lo, hi;
+  const char *arg; // the value in the help; F_CHOICE: the choices, "ref|ane"
+  const char *help;
+} Flag;
+
+#define AT(field) offsetof(TrainArgs, field)
+#define BIG 1e15 // steps and intervals: "no limit"
+static const Flag flags[] = {
+    {"data", F_STR, AT(data), 0, 0, "FILE",
+     "training data: .bin = uint16 token ids, else text (required)"},
+    {"tokenizer", F_STR, AT(tokenizer), 0, 0, "FILE|bytes",
+     "text through a llama2.c tokenizer.bin, or each byte a token (default bytes)"},
+    {"val-data", F_STR, AT(val_data), 0, 0, "FILE",
+     "validation data, read as --data (default none)"},
+    {"val-every", F_INT, AT(val_every), 0, BIG, "N",
+     "validate every N steps; 0: only at the end (default 0)"},
+    {"val-batches", F_INT, AT(val_batches), 1, 1 << 20, "N",
+     "sequences a validation evaluates, from the start of the data (default 8)"},
+    {"steps", F_INT, AT(steps), 0, BIG, "N",
+     "steps in all, the schedule's length; a resumed run goes on to N (default 100)"},
+    {"batch", F_INT, AT(batch), 1, 1 << 16, "N",
+     "sequences per micro-batch (default 1)"},
+    {"accum", F_INT, AT(accum), 1, 1 << 16, "N",
+     "micro-batches per step, their gradients accumulated (default 1)"},
+    {"lr", F_REAL, AT(lr), 0, FLT_MAX, "X",
+     "peak learning rate (default 3e-4)"},
+    {"min-lr", F_REAL, AT(min_lr), 0, FLT_MAX, "X",
+     "learning rate at the end of the cosine decay (default lr/10)"},
+    {"warmup", F_INT, AT(warmup), 0, BIG, "N",
+     "steps of linear warmup (default 0)"},
+    {"beta1", F_REAL, AT(beta1), 0, 1, "X",
+     "AdamW beta1 (default 0.9)"},
+    {"beta2", F_REAL, AT(beta2), 0, 1, "X",
+     "AdamW beta2 (default 0.95)"},
+    {"eps", F_REAL, AT(eps), FLT_MIN, FLT_MAX, "X",
+     "AdamW epsilon (default 1e-8)"},
+    {"weight-decay", F_REAL, AT(weight_decay), 0, FLT_MAX, "X",
+     "decoupled weight decay of the matrices (default 0.1)"},
+    {"grad-clip", F_REAL, AT(grad_clip), 0, FLT_MAX, "X",
+     "clip the gradients' global norm to X; 0: off (default 1.0)"},
+    {"loss-scale", F_STR, AT(loss_scale), 0, 0, "N|dynamic",
+     "loss scaling (default 1 with --precision fp32, else dynamic)"},
+    {"seed", F_U64, AT(seed), 0, 0, "N",
+     "seed of the initializers and the data order (default 1337)"},
+    {"data-order", F_CHOICE, AT(data_order), 0, 0, "random|sequential",
+     "micro-batches at random offsets or one after another (default random)"},
+    {"init", F_STR, AT(init), 0, 0, "CKPT.bin",
+     "start from llama2.c v0 weights, for models in its layout (default none)"},
+    {"export", F_STR, AT(export_to), 0, 0, "OUT.bin",
+     "write the trained weights as a llama2.c v0 checkpoint at the end (default none)"},
+    {"ckpt-dir", F_STR, AT(ckpt_dir), 0, 0, "DIR",
+     "save checkpoints DIR/step-NNNNNNNN.ckpt, DIR created if missing (default none)"},
+    {"save-every", F_INT, AT(save_every), 0, BIG, "N",
+     "save every N steps; 0: only at the end (default 0)"},
+    {"resume", F_OPTIONAL, AT(resume), 0, 0, "[latest|PATH]",
+     "go on from a checkpoint; latest: the highest step in --ckpt-dir (default none)"},
+    {"log-json", F_STR, AT(log_json), 0, 0, "FILE",
+     "a JSON line per step and validation, appended to on --resume (default none)"},
+    {"dump-grads", F_STR, AT(dump_grads), 0, 0, "DIR",
+     "after each step, DIR/loss.npy and DIR/grad.NAME.npy: the mean gradients, unclipped"},
+    {"backend", F_CHOICE, AT(backend), 0, 0, "ref|ane",
+     "where the kernels run (default ref)"},
+    {"precision", F_CHOICE, AT(precision), 0, 0, "fp16|fp32",
+     "storage of the kernels' values (default fp16)"},
+    {"quiet", F_SWITCH, AT(quiet), 0, 0, "", "no progress lines"},
+    {"help", F_HELP, 0, 0, 0, "", "show this help and exit"},
+};
+enum { NFLAGS = sizeof flags / sizeof flags[0], FLAG_VAL = 256, GO_ON = -1 };
+
+static const char *model_name(const TrainModel *m) {
+  return m->name ? m->name : "?";
+}
+
+static void usage(const char *prog, const TrainModel *m) {
+  printf("Usage: %s --data FILE [OPTIONS]\nTrain model '%s': %d tokens a sequence, a vocabulary "
+         "of %d.\nProgress lines and the report go to stdout, errors to stderr. Exit status: 0 "
+         "done, 1 bad input,\n2 usage error.\n\n", prog, model_name(m), m->seq, m->vocab);
+  for (int i = 0; i < NFLAGS; i++)
+    if (flags[i].kind >= F_SWITCH)
+      printf("  -%c, --%s\n        %s\n", flags[i].name[0], flags[i].name, flags[i].help);
+    else
+      printf("  --%s %s\n        %s\n", flags[i].name, flags[i].arg, flags[i].help);
+}
+
+// "PROG: error: message" on stderr.
+static void report(const char *prog, const char *fmt, va_list ap) {
+  fprintf(stderr, "%s: error: ", prog);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+}
+
+static int usage_error(const char *prog, const char *fmt, ...) ANERT_PRINTF(2, 3);
+static int usage_error(const char *prog, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  report(prog, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "Try '%s --help'.\n", prog);
+  return 2;
+}
+
+// A non-negative decimal integer (digits only) in [lo, hi].
+static bool parse_uint(const char *s, double lo, double hi, uint64_t *out) {
+  char *end;
+  errno = 0;
+  *out = isdigit((unsigned char)*s) ? strtoull(s, &end, 10) : 0;
+  return isdigit((unsigned char)*s) && !errno && !*end && *out >= lo && *out <= hi;
+}
+
+// A number in range into p: F_INT and F_U64 digits only, F_REAL as strtod reads it.
+static int set_number(void *p, const char *prog, const Flag *f, const char *v) {
+  char *end;
+  uint64_t u;
+  double x = f->kind == F_REAL ? strtod(v, &end) : 0;
+  if (f->kind == F_REAL && (end == v || *end || !(x >= f->lo && x < f->hi)))
+    return usage_error(prog, "--%s: expected a number in [%g, %g), got '%s'", f->name, f->lo,
+                       f->hi, v);
+  if (f->kind == F_U64 && !parse_uint(v, 0, 0x1p64, &u))
+    return usage_error(prog, "--%s: expected a non-negative integer, got '%s'", f->name, v);
+  if (f->kind == F_INT && !parse_uint(v, f->lo, f->hi, &u))
+    return usage_error(prog, "--%s: expected an integer in [%.0f, %.0f], got '%s'", f->name,
+                       f->lo, f->hi, v);
+  if (f->kind == F_REAL)
+    *(double *)p = x;
+  else if (f->kind == F_U64)
+    *(uint64_t *)p = u;
+  else
+    *(int64_t *)p = (int64_t)u;
+  return GO_ON;
+}
+
+// One of the choices "a|b|c" into p.
+static int set_choice(void *p, const char *prog, const Flag *f, const char *v) {
+  size_t n = strlen(v);
+  for (const char *c = f->arg; n && (c = strstr(c, v)); c += n)
+    if ((c == f->arg || c[-1] == '|') && (c[n] == '|' || !c[n])) {
+      *(const char **)p = v;
+      return GO_ON;
+    }
+  return usage_error(prog, "--%s: expected %s, got '%s'", f->name, f->arg, v);
+}
+
+// A flag's value into a (F_HELP: the help); GO_ON, or the exit status.
+static int set_flag(TrainArgs *a, const char *prog, const Flag *f, const char *v,
+                    const TrainModel *m) {
+  void *p = (char *)a + f->off;
+  switch (f->kind) {
+  case F_STR: case F_OPTIONAL: *(const char **)p = v; return GO_ON;
+  case F_SWITCH: *(bool *)p = true; return GO_ON;
+  case F_HELP: usage(prog, m); return 0;
+  case F_CHOICE: return set_choice(p, prog, f, v);
+  default: return set_number(p, prog, f, v);
+  }
+}
+
+// What getopt refused, for the message.
+static int bad_option(const char *prog, int opt, char **argv) {
+  if (optopt >= FLAG_VAL)
+    return usage_error(prog, opt == ':' ? "option '--%s' needs a value"
+                                        : "option '--%s' takes no value",
+                       flags[optopt - FLAG_VAL].name);
+  if (optopt > 0)
+    return usage_error(prog, "unknown option '-%c'", optopt);
+  return usage_error(prog, "unknown option '%s'", argv[optind - 1]);
+}
+
+// The flag of getopt's answer opt: a switch's short option is its first letter.
+static int flag_index(int opt) {
+  int i = 0;
+  while (opt < FLAG_VAL && (flags[i].kind < F_SWITCH || flags[i].name[0] != opt))
+    i++;
+  return opt < FLAG_VAL ? i : opt - FLAG_VAL;
+}
+
+// The flags' values, or the exit status for help and usage errors.
+static int parse_flags(TrainArgs *a, const char *prog, int argc, char **argv,
+                       const TrainModel *m) {
+  struct option opts[NFLAGS + 1] = {{0}};
+  for (int i = 0; i < NFLAGS; i++)
+    opts[i] = (struct option){flags[i].name, flags[i].kind >= F_SWITCH     ? no_argument
+                                             : flags[i].kind == F_OPTIONAL ? optional_argument
+                                                                           : required_argument,
+                              NULL, FLAG_VAL + i};
+  *a = arg_defaults;
+  optind = 0; // a fresh scan: train_main may run more than once in a process
+  opterr = 0;
+  for (int opt, rc; (opt = getopt_long(argc, argv, "+:hq", opts, NULL)) != -1;) {
+    if (opt == '?' || opt == ':')
+      return bad_option(prog, opt, argv);
+    int i = flag_index(opt);
+    const char *v = optarg;
+    if (flags[i].kind == F_OPTIONAL && !v) // "--resume PATH" as well as "--resume=PATH"
+      v = optind < argc && argv[optind][0] != '-' ? argv[optind++] : "latest";
+    if ((rc = set_flag(a, prog, &flags[i], v, m)) != GO_ON)
+      return rc;
+  }
+  if (optind < argc)
+    return usage_error(prog, "unexpected argument '%s'", argv[optind]);
+  return GO_ON;
+}
+
+// The flags that depend on each other and on the model; the loss scale.
+static int check_flags(TrainArgs *a, const char *prog, const TrainModel *m, LossScale *ls) {
+  const char *l2c_flag = a->init ? "--init" : a->export_to ? "--export" : NULL;
+  if (!a->data)
+    return usage_error(prog, "--data FILE is required");
+  if (a->resume && !strcmp(a->resume, "latest") && !a->ckpt_dir)
+    return usage_error(prog, "--resume latest looks in --ckpt-dir: give it, or a checkpoint");
+  if (a->init && a->resume)
+    return usage_error(prog, "--init and --resume exclude each other");
+  if (l2c_flag && !m->has_l2c)
+    return usage_error(prog, "%s: model '%s' does not follow llama2.c's layout", l2c_flag,
+                       model_name(m));
+  const char *scale = a->loss_scale                    ? a->loss_scale
+                      : strcmp(a->precision, "fp32") ? "dynamic"
+                                                     : "1";
+  if (!loss_scale_parse(scale, ls))
+    return usage_error(prog, "--loss-scale: expected a positive number or dynamic, got '%s'",
+                       scale);
+  if (a->min_lr < 0)
+    a->min_lr = a->lr / 10;
+  return GO_ON;
+}
+
+//
+// The trainer's state
+//
+typedef struct Trainer {
+  TrainModel *m;
+  TrainArgs a;
+  const char *prog;
+  RtDiag d;
+  AdamW opt;
+  LossScale ls;
+  Tokenizer tok;
+  Dataset data, val;
+  bool opened;             // m->open succeeded: m->close at the end
+  int nt;                  // tensors
+  int64_t *counts, total;  // elements of each tensor, of all
+  float *w, *g, *mo, *ve;  // one allocation each: weights, gradients, AdamW m and v
+  float **wt, **gt, **mt, **vt; // each tensor's slice of them
+  CkptTensor *ck;          // the tensors as checkpoints hold them
+  int32_t *tokens, *targets;
+  DataCursor cursor;
+  uint64_t rng;            // the trainer's own generator (saved; for dropout, sampling)
+  int64_t step;            // steps done
+  FILE *log;               // --log-json
+  // For the report
+  double loss, val_loss;   // of the last step and the last validation (NaN: none)
+  int64_t val_step, saved_step, steps_run;
+  double train_ms;         // wall time of the steps run here
+  TrainCounters used;      // the model's counters over those steps
+} Trainer;
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+static void train_error(Trainer *t, const char *fmt, ...) ANERT_PRINTF(2, 3);
+static void train_error(Trainer *t, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  report(t->prog, fmt, ap);
+  va_end(ap);
+  t->d.errors++;
+}
+
+// What a model must be for the driver: its functions, a sequence, tensors a
+// checkpoint can name.
+static const char *model_problem(const TrainModel *m) {
+  if (!m->name || !m->open || !m->step || !m->eval || !m->counters || !m->close)
+    return "lacks its name or one of its functions";
+  if (m->seq < 1 || m->vocab < 1 || m->ntensors < 1 || !m->tensors)
+    return "has no sequence, vocabulary or tensors";
+  if (m->has_l2c && (m->l2c.seq != m->seq || m->l2c.vocab != m->vocab))
+    return "has a llama2.c config whose seq or vocab is not the model's";
+  for (int i = 0; i < m->ntensors; i++) {
+    const TrainTensor *tt = &m->tensors[i];
+    size_t len = tt->name ? strlen(tt->name) : 0;
+    if (len == 0 || len > CKPT_MAX_NAME || tt->rank < 0 || tt->rank > 4 ||
+        rt_numel(tt->rank, tt->dims) < 0)
+      return "has a tensor without a name (1 to 255 bytes) or a shape of rank 0 to 4";
+  }
+  return NULL;
+}
+
+static void *alloc_or_report(Trainer *t, int64_t n, size_t size) {
+  void *p = calloc((size_t)n + 1, size);
+  if (!p)
+    train_error(t, "out of memory for %lld values", (long long)n);
+  return p;
+}
+
+// Points each tensor's slices into the four allocations.
+static void slice_state(Trainer *t) {
+  t->gt = t->wt + t->nt, t->mt = t->wt + 2 * t->nt, t->vt = t->wt + 3 * t->nt;
+  int64_t off = 0;
+  for (int i = 0; i < t->nt; i++) {
+    t->wt[i] = t->w + off, t->gt[i] = t->g + off, t->mt[i] = t->mo + off, t->vt[i] = t->ve + off;
+    t->ck[i] = (CkptTensor){t->m->tensors[i].name, t->counts[i], t->wt[i], t->mt[i], t->vt[i]};
+    off += t->counts[i];
+  }
+}
+
+static bool alloc_state(Trainer *t) {
+  int nt = t->nt = t->m->ntensors, seq = t->m->seq;
+  if (!(t->counts = alloc_or_report(t, nt, sizeof *t->counts)))
+    return false;
+  for (int i = 0; i < nt; i++)
+    t->total += t->counts[i] = rt_numel(t->m->tensors[i].rank, t->m->tensors[i].dims);
+  float **all[4] = {&t->w, &t->g, &t->mo, &t->ve};
+  bool ok = (t->wt = alloc_or_report(t, 4 * nt, sizeof *t->wt)) &&
+            (t->ck = alloc_or_report(t, nt, sizeof *t->ck)) &&
+            (t->tokens = alloc_or_report(t, seq, 4)) && (t->targets = alloc_or_report(t, seq, 4));
+  for (int k = 0; ok && k < 4; k++)
+    ok = (*all[k] = alloc_or_report(t, t->total, sizeof(float))) != NULL;
+  if (ok)
+    slice_state(t);
+  return ok;
+}
+
+// The weights from each tensor's initializer (the compiler's, for --seed).
+static void init_weights(Trainer *t) {
+  for (int i = 0; i < t->nt; i++) {
+    const TrainTensor *tt = &t->m->tensors[i];
+    for (int64_t k = 0; tt->init == TINIT_ONES && k < t->counts[i]; k++)
+      t->wt[i][k] = 1.0f;
+    if (tt->init == TINIT_NORMAL)
+      rt_fill_normal(t->wt[i], t->counts[i], tt->init_std, tt->name, t->a.seed);
+  }
+}
+
+// A data file with at least one sequence in it.
+static bool load_data(Trainer *t, Dataset *ds, const char *path) {
+  const Tokenizer *tok = t->tok.vocab ? &t->tok : NULL;
+  DataCursor probe = {0, 0};
+  return dataset_load(ds, path, tok, t->m->vocab, &t->d) &&
+         dataset_batch(ds, &probe, true, t->m->seq, t->tokens, t->targets, &t->d);
+}
+
+static bool load_inputs(Trainer *t) {
+  if (strcmp(t->a.tokenizer, "bytes") && !tok_load(t->a.tokenizer, t->m->vocab, &t->tok, &t->d))
+    return false;
+  return load_data(t, &t->data, t->a.data) &&
+         (!t->a.val_data || load_data(t, &t->val, t->a.val_data));
+}
+
+//
+// llama2.c weights: --init and --export
+//
+
+// Where tensor i is in ck, checked against its shape; NULL (reported) if not there.
+static float *l2c_place(Trainer *t, const L2cCheckpoint *ck, int i, const char *path) {
+  const TrainTensor *tt = &t->m->tensors[i];
+  L2cTensor v;
+  bool ok = l2c_slot(ck, tt->name, &v) && v.rank == tt->rank;
+  for (int k = 0; ok && k < v.rank; k++)
+    ok = v.dims[k] == tt->dims[k];
+  char shape[96];
+  if (!ok)
+    rt_error_file(&t->d, path, "tensor '%s' %s of model '%s' is not in llama2.c's layout",
+                  tt->name, rt_shape_str(shape, sizeof shape, tt->rank, tt->dims), t->m->name);
+  return ok ? v.data : NULL;
+}
+
+// The file's config against the model's, naming the first field that differs.
+static bool same_config(Trainer *t, const L2cConfig *c, const char *path) {
+  const L2cConfig *w = &t->m->l2c;
+  const int have[7] = {c->dim, c->hidden, c->layers, c->heads, c->kv_heads, c->vocab, c->seq};
+  const int want[7] = {w->dim, w->hidden, w->layers, w->heads, w->kv_heads, w->vocab, w->seq};
+  static const char *const names[7] = {"dim", "hidden_dim", "n_layers", "n_heads",
+                                       "n_kv_heads", "vocab_size", "seq_len"};
+  for (int i = 0; i < 7; i++)
+    if (have[i] != want[i]) {
+      rt_error_file(&t->d, path, "%s is %d, model '%s' has %d", names[i], have[i], t->m->name,
+                    want[i]);
+      return false;
+    }
+  if (c->shared_cls != w->shared_cls)
+    rt_error_file(&t->d, path, "the classifier is %s, model '%s' has it %s",
+                  c->shared_cls ? "tied" : "untied (wcls)", t->m->name,
+                  w->shared_cls ? "tied" : "untied (wcls)");
+  return c->shared_cls == w->shared_cls;
+}
+
+// Copies every tensor's weights into ck (export) or out of it.
+static bool copy_l2c(Trainer *t, const L2cCheckpoint *ck, const char *path, bool export) {
+  for (int i = 0; i < t->nt; i++) {
+    float *slot = l2c_place(t, ck, i, path);
+    size_t n = (size_t)t->counts[i] * sizeof(float);
+    if (!slot)
+      return false;
+    memcpy(export ? slot : t->wt[i], export ? t->wt[i] : slot, n);
+  }
+  return true;
+}
+
+static bool init_from_l2c(Trainer *t, const char *path) {
+  L2cCheckpoint ck;
+  bool ok = l2c_read(path, &ck, &t->d) && same_config(t, &ck.cfg, path) &&
+            copy_l2c(t, &ck, path, false);
+  l2c_free(&ck);
+  return ok;
+}
+
+static bool export_l2c(Trainer *t, const char *path) {
+  L2cCheckpoint ck;
+  bool ok = l2c_alloc(&ck, &t->m->l2c, &t->d) && copy_l2c(t, &ck, path, true) &&
+            l2c_write(path, &ck, &t->d);
+  l2c_free(&ck);
+  return ok;
+}
+
+//
+// Checkpoints: DIR/step-NNNNNNNN.ckpt
+//
+static char *ckpt_path(const char *dir, const char *name) {
+  size_t n = strlen(dir) + strlen(name) + 2;
+  char *p = malloc(n);
+  if (p)
+    snprintf(p, n, "%s/%s", dir, name);
+  return p;
+}
+
+// The step of a checkpoint's file name, -1 for other names.
+static int64_t ckpt_step(const char *name) {
+  if (strncmp(name, "step-", 5) || !isdigit((unsigned char)name[5]))
+    return -1;
+  char *end;
+  errno = 0;
+  long long s = strtoll(name + 5, &end, 10);
+  return !errno && !strcmp(end, ".ckpt") ? s : -1;
+}
+
+// The checkpoint of the highest step in dir (malloc'd); NULL (reported) if none.
+static char *latest_ckpt(Trainer *t, const char *dir) {
+  DIR *dp = opendir(dir);
+  if (!dp) {
+    rt_error_file(&t->d, dir, "cannot open: %s", strerror(errno));
+    return NULL;
+  }
+  int64_t best = -1;
+  char name[300] = "";
+  for (struct dirent *e; (e = readdir(dp));)
+    if (ckpt_step(e->d_name) > best && strlen(e->d_name) < sizeof name)
+      best = ckpt_step(e->d_name), strcpy(name, e->d_name);
+  closedir(dp);
+  if (best < 0)
+    rt_error_file(&t->d, dir, "no checkpoint (step-NNNNNNNN.ckpt) to resume from");
+  return best < 0 ? NULL : ckpt_path(dir, name);
+}
+
+// Creates dir and its missing parents (mkdir -p).
+static bool make_dirs(Trainer *t, const char *dir, const char *what) {
+  int err = rt_mkdirs(dir);
+  if (err)
+    rt_error_file(&t->d, dir, "cannot create the %s directory: %s", what, strerror(err));
+  return !err;
+}
+
+static Ckpt ckpt_of(const Trainer *t) {
+  return (Ckpt){t->m->hash, t->step, t->rng, t->cursor, t->ls.scale, t->ls.good, t->ls.skipped,
+                t->nt, t->ck};
+}
+
+static bool save_ckpt(Trainer *t) {
+  char name[40];
+  snprintf(name, sizeof name, "step-%08lld.ckpt", (long long)t->step);
+  char *path = ckpt_path(t->a.ckpt_dir, name);
+  Ckpt c = ckpt_of(t);
+  bool ok = path && ckpt_write(path, &c, &t->d);
+  if (!path)
+    train_error(t, "out of memory");
+  free(path);
+  t->saved_step = t->step;
+  return ok;
+}
+
+// Everything a checkpoint holds (a static loss scale stays the flag's).
+static bool resume(Trainer *t) {
+  const char *dir = t->a.ckpt_dir, *want = t->a.resume;
+  char *path = strcmp(want, "latest") ? strdup(want) : latest_ckpt(t, dir);
+  Ckpt c = ckpt_of(t);
+  bool ok = path && ckpt_read(path, &c, &t->d);
+  if (ok && (c.step < 0 || c.skipped < 0 || c.skipped > c.step || !(c.loss_scale > 0))) {
+    rt_error_file(&t->d, path, "inconsistent: step %lld, %lld skipped, loss scale %g",
+                  (long long)c.step, (long long)c.skipped, c.loss_scale);
+    ok = false;
+  }
+  if (ok) {
+    t->step = c.step, t->rng = c.rng, t->cursor = c.cursor;
+    t->ls.scale = t->ls.dynamic ? c.loss_scale : t->ls.scale;
+    t->ls.good = c.good_steps, t->ls.skipped = c.skipped;
+    printf("resumed from %s at step %lld\n", path, (long long)t->step);
+  }
+  free(path);
+  return ok;
+}
+
+//
+// The loop
+//
+
+// The model's call: on failure, an error unless the model reported one.
+static bool model_call(Trainer *t, bool ok, int errors, const char *what) {
+  if (!ok && t->d.errors == errors)
+    train_error(t, "model '%s': its %s function failed after step %lld", t->m->name, what,
+                (long long)t->step);
+  return ok;
+}
+
+static bool next_batch(Trainer *t, Dataset *ds, DataCursor *c, bool sequential) {
+  return dataset_batch(ds, c, sequential, t->m->seq, t->tokens, t->targets, &t->d);
+}
+
+// Gradients of accum x batch sequences: their mean times the loss scale.
+static bool accumulate(Trainer *t, double *loss) {
+  int64_t n = t->a.batch * t->a.accum;
+  float scale = t->ls.scale / (float)n;
+  bool sequential = !strcmp(t->a.data_order, "sequential");
+  memset(t->g, 0, (size_t)t->total * sizeof(float));
+  *loss = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double l = 0;
+    int errors = t->d.errors;
+    if (!next_batch(t, &t->data, &t->cursor, sequential) ||
+        !model_call(t, t->m->step(t->m, t->wt, t->tokens, t->targets, scale, t->gt, &l, &t->d),
+                    errors, "step"))
+      return false;
+    *loss += l;
+  }
+  *loss /= (double)n;
+  return true;
+}
+
+// AdamW's update number step - skipped, with the gradients unscaled and
+// clipped on the fly (sumsq: of the scaled gradients).
+static void update(Trainer *t, float scale, double sumsq, float lr) {
+  float clip = grad_clip_scale(sqrt(sumsq) / scale, (float)t->a.grad_clip);
+  int64_t k = t->step - t->ls.skipped + 1;
+  for (int i = 0; i < t->nt; i++)
+    adamw_update(&t->opt, k, lr, clip / scale, t->wt[i], t->gt[i], t->mt[i], t->vt[i],
+                 t->counts[i], t->m->tensors[i].decay);
+  t->m->weights_version++;
+}
+
+// --dump-grads: the step's loss and its gradients divided by the loss scale
+// (before clipping), one fp32 .npy per tensor in its logical shape.
+static bool dump_grads(Trainer *t, double loss, float scale) {
+  const char *dir = t->a.dump_grads;
+  float l = (float)loss;
+  RtTensor v = {MIL_FP32, 0, {0}, 1, &l};
+  char *path = ckpt_path(dir, "loss.npy");
+  bool ok = make_dirs(t, dir, "--dump-grads") && npy_write(path, &v, &t->d);
+  free(path);
+  float *g = alloc_or_report(t, t->total, sizeof(float));
+  for (int i = 0; ok && g && i < t->nt; i++) {
+    const TrainTensor *tt = &t->m->tensors[i];
+    for (int64_t k = 0; k < t->counts[i]; k++)
+      g[k] = t->gt[i][k] / scale;
+    char name[256];
+    snprintf(name, sizeof name, "grad.%s.npy", tt->name);
+    v = (RtTensor){MIL_FP32, tt->rank, {0}, t->counts[i], g};
+    memcpy(v.dims, tt->dims, sizeof(int64_t) * (size_t)tt->rank);
+    path = ckpt_path(dir, name);
+    ok = npy_write(path, &v, &t->d);
+    free(path);
+  }
+  free(g);
+  return ok && g;
+}
+
+// One optimizer step; st receives its statistics.
+static bool train_step(Trainer *t, TrainStat *st) {
+  double loss, t0 = now_ms();
+  if (!accumulate(t, &loss))
+    return false;
+  float scale = t->ls.scale; // the backward's: the update may change it
+  if (t->a.dump_grads && !dump_grads(t, loss, scale))
+    return false;
+  double sumsq = grad_sumsq(t->g, t->total); // inf or NaN when a gradient is
+  bool apply = loss_scale_update(&t->ls, isfinite(sumsq));
+  float lr = lr_schedule(t->step, t->a.warmup, t->a.steps, (float)t->a.lr, (float)t->a.min_lr);
+  if (apply)
+    update(t, scale, sumsq, lr);
+  t->step++;
+  double ms = now_ms() - t0, tokens = (double)(t->a.batch * t->a.accum * t->m->seq);
+  *st = (TrainStat){t->step, t->a.steps, loss, lr, ms, tokens / (ms / 1e3), !apply};
+  t->loss = loss;
+  return true;
+}
+
+static void add_counters(TrainCounters *sum, const TrainCounters *a, const TrainCounters *b) {
+  sum->kernel_ms += b->kernel_ms - a->kernel_ms;
+  sum->cpu_ms += b->cpu_ms - a->cpu_ms;
+  sum->staging_ms += b->staging_ms - a->staging_ms;
+}
+
+static void flush_logs(Trainer *t) {
+  fflush(stdout);
+  if (t->log)
+    fflush(t->log);
+}
+
+// A step with its accounting, its progress line and its log record.
+static bool run_step(Trainer *t) {
+  TrainCounters before, after;
+  TrainStat st;
+  t->m->counters(t->m, &before);
+  if (!train_step(t, &st))
+    return false;
+  t->m->counters(t->m, &after);
+  add_counters(&t->used, &before, &after);
+  t->steps_run++;
+  t->train_ms += st.ms;
+  double eta_ms = t->train_ms / (double)t->steps_run * (double)(t->a.steps - t->step);
+  if (!t->a.quiet)
+    trainlog_progress(stdout, &st, eta_ms / 1e3);
+  if (t->log)
+    trainlog_json_step(t->log, &st);
+  flush_logs(t);
+  return true;
+}
+
+// The mean loss of the first --val-batches sequences of the val data.
+static bool validate(Trainer *t) {
+  DataCursor c = {0, 0};
+  double sum = 0;
+  for (int64_t i = 0; i < t->a.val_batches; i++) {
+    double l = 0;
+    int errors = t->d.errors;
+    if (!next_batch(t, &t->val, &c, true) ||
+        !model_call(t, t->m->eval(t->m, t->wt, t->tokens, t->targets, &l, &t->d), errors, "eval"))
+      return false;
+    sum += l;
+  }
+  t->val_loss = sum / (double)t->a.val_batches, t->val_step = t->step;
+  if (!t->a.quiet)
+    printf("step %*lld/%lld  val loss %.4f\n", t->a.steps >= 1000 ? 5 : 3, (long long)t->step,
+           (long long)t->a.steps, t->val_loss);
+  if (t->log)
+    trainlog_json_val(t->log, t->step, t->val_loss);
+  flush_logs(t);
+  return true;
+}
+
+static bool every(int64_t step, int64_t n) {
+  return n > 0 && step % n == 0;
+}
+
+static bool train_loop(Trainer *t) {
+  t->m->weights_version++; // set up: initialized, imported or resumed
+  while (t->step < t->a.steps) {
+    if (!run_step(t) || (t->a.val_data && every(t->step, t->a.val_every) && !validate(t)) ||
+        (t->a.ckpt_dir && every(t->step, t->a.save_every) && !save_ckpt(t)))
+      return false;
+  }
+  return true;
+}
+
+//
+// The report
+//
+static void print_share(const char *what, double ms, double step_ms) {
+  printf("  %-10s %9.2f ms  %5.1f%%\n", what, ms, step_ms > 0 ? 100 * ms / step_ms : 0);
+}
+
+static void print_efficiency(Trainer *t) {
+  TrainCounters c;
+  t->m->counters(t->m, &c);
+  double n = (double)t->steps_run, step_ms = t->train_ms / n, u = 1 / n;
+  double seqs = n * (double)(t->a.batch * t->a.accum), s = t->train_ms / 1e3;
+  double host = step_ms - (t->used.kernel_ms + t->used.cpu_ms + t->used.staging_ms) * u;
+  printf("%-12s %9.2f ms  %d program%s\n", "compile", c.compile_ms, c.compiles,
+         c.compiles == 1 ? "" : "s");
+  printf("%-12s %9.2f ms  %lld steps in %.2f s\n", "step", step_ms, (long long)n, s);
+  print_share("kernels", t->used.kernel_ms * u, step_ms);
+  print_share("CPU ops", t->used.cpu_ms * u, step_ms);
+  print_share("staging", t->used.staging_ms * u, step_ms);
+  print_share("host/other", host, step_ms);
+  printf("%-12s %9.2f GFLOP/s  %.0f tok/s\n", "throughput", c.flops_per_seq * seqs / s / 1e9,
+         seqs * t->m->seq / s);
+}
+
+static void print_report(Trainer *t) {
+  printf("%s: step %lld/%lld", t->m->name, (long long)t->step, (long long)t->a.steps);
+  if (t->steps_run)
+    printf(", loss %.4f", t->loss);
+  if (t->val_step >= 0)
+    printf(", val loss %.4f", t->val_loss);
+  printf(", %lld skipped (inf/NaN gradients)\n", (long long)t->ls.skipped);
+  if (t->steps_run)
+    print_efficiency(t);
+}
+
+//
+// The run
+//
+static bool open_log(Trainer *t) {
+  if (!t->a.log_json)
+    return true;
+  t->log = fopen(t->a.log_json, t->a.resume ? "a" : "w");
+  if (!t->log)
+    rt_error_file(&t->d, t->a.log_json, "cannot open: %s", strerror(errno));
+  return t->log != NULL;
+}
+
+// Everything before the first step: the model checked, data, weights (from
+// the initializers, --init or --resume), the checkpoint directory, the log,
+// the model opened.
+static bool setup(Trainer *t) {
+  const char *problem = model_problem(t->m);
+  if (problem) {
+    train_error(t, "model '%s' %s", model_name(t->m), problem);
+    return false;
+  }
+  t->opt = (AdamW){(float)t->a.beta1, (float)t->a.beta2, (float)t->a.eps,
+                   (float)t->a.weight_decay};
+  data_cursor_init(&t->cursor, t->a.seed);
+  t->rng = ~t->a.seed; // a stream apart from the data order's
+  if (!alloc_state(t) || !load_inputs(t))
+    return false;
+  init_weights(t);
+  if ((t->a.init && !init_from_l2c(t, t->a.init)) || (t->a.resume && !resume(t)) ||
+      (t->a.ckpt_dir && !make_dirs(t, t->a.ckpt_dir, "checkpoint")) || !open_log(t))
+    return false;
+  int errors = t->d.errors;
+  t->opened = t->m->open(t->m, t->a.backend, !strcmp(t->a.precision, "fp32"), &t->d);
+  if (!t->opened && t->d.errors == errors)
+    train_error(t, "model '%s': cannot open the %s backend", t->m->name, t->a.backend);
+  return t->opened;
+}
+
+// After the last step: validation, checkpoint and export unless done at this step.
+static bool finish(Trainer *t) {
+  if ((t->a.val_data && t->val_step != t->step && !validate(t)) ||
+      (t->a.ckpt_dir && t->saved_step != t->step && !save_ckpt(t)) ||
+      (t->a.export_to && !export_l2c(t, t->a.export_to)))
+    return false;
+  print_report(t);
+  return true;
+}
+
+static bool close_all(Trainer *t) {
+  bool ok = !t->log || fclose(t->log) == 0;
+  if (!ok)
+    rt_error_file(&t->d, t->a.log_json, "cannot write: %s", strerror(errno));
+  if (t->opened)
+    t->m->close(t->m);
+  tok_free(&t->tok);
+  dataset_free(&t->data), dataset_free(&t->val);
+  free(t->counts), free(t->wt), free(t->ck), free(t->w), free(t->g), free(t->mo), free(t->ve);
+  free(t->tokens), free(t->targets);
+  return ok;
+}
+
+int train_main(TrainModel *m, int argc, char **argv) {
+  Trainer t = {.m = m, .prog = argc > 0 && argv[0] ? argv[0] : "train", .d = {.out = stderr},
+               .loss = NAN, .val_loss = NAN, .val_step = -1, .saved_step = -1};
+  int rc = parse_flags(&t.a, t.prog, argc, argv, m);
+  if (rc == GO_ON)
+    rc = check_flags(&t.a, t.prog, m, &t.ls);
+  if (rc != GO_ON)
+    return rc;
+  bool ok = setup(&t) && train_loop(&t) && finish(&t);
+  return close_all(&t) && ok ? 0 : 1;
+}
