@@ -445,6 +445,40 @@ static bool bind_args(Lower *L, Scope *sc, const Ast *call, const char *const *f
   return ok;
 }
 
+// An op's signature, split: names in positional order, their defaults
+// (NULL: required).
+typedef struct Formals {
+  const char *name[8];
+  const char *dflt[8];
+  int n, nreq;      // names; the required ones lead
+  char text[96];    // the copy name and dflt point into
+} Formals;
+
+static void formals_parse(const char *sig, Formals *f) {
+  memset(f, 0, sizeof *f);
+  snprintf(f->text, sizeof f->text, "%s", sig ? sig : "");
+  for (char *s = f->text; *s && f->n < 8; f->n++) {
+    f->name[f->n] = s;
+    s += strcspn(s, ",=");
+    if (*s == '=') {
+      *s++ = '\0';
+      f->dflt[f->n] = s;
+      s += strcspn(s, ",");
+    } else {
+      f->nreq = f->n + 1;
+    }
+    if (*s)
+      *s++ = '\0';
+    s += strspn(s, " ");
+  }
+}
+
+// Binds the call's arguments to op's signature (ops.h).
+static bool bind_op_args(Lower *L, Scope *sc, const Ast *call, OpKind op, Formals *f, Args *a) {
+  formals_parse(op_info[op].args, f);
+  return bind_args(L, sc, call, f->name, f->n, f->nreq, a);
+}
+
 static bool want_tensor(Lower *L, const Args *a, int i, const char *what) {
   if (a->v[i].kind == V_TENSOR)
     return true;
@@ -554,10 +588,10 @@ static Value call_min(Lower *L, Scope *sc, const Ast *call) {
 }
 
 static Value call_causal_mask(Lower *L, Scope *sc, const Ast *call) {
-  static const char *const f[] = {"n"};
+  Formals f;
   Args a;
   int64_t n;
-  if (!bind_args(L, sc, call, f, 1, 1, &a) || !want_int(L, &a, 0, "n", &n) ||
+  if (!bind_op_args(L, sc, call, OP_CAUSAL_MASK, &f, &a) || !want_int(L, &a, 0, "n", &n) ||
       !valid_dim(L, a.loc[0], n, "mask size"))
     return v_poison(call->loc);
   Node *m = node_new(L, OP_CAUSAL_MASK, NULL, 0, call->loc);
@@ -566,11 +600,11 @@ static Value call_causal_mask(Lower *L, Scope *sc, const Ast *call) {
 }
 
 static Value call_rope_table(Lower *L, Scope *sc, const Ast *call, OpKind op) {
-  static const char *const f[] = {"seq", "hd", "theta"};
+  Formals f;
   Args a;
   int64_t seq, hd;
   double theta;
-  if (!bind_args(L, sc, call, f, 3, 3, &a) || !want_int(L, &a, 0, "seq", &seq) ||
+  if (!bind_op_args(L, sc, call, op, &f, &a) || !want_int(L, &a, 0, "seq", &seq) ||
       !want_int(L, &a, 1, "hd", &hd) || !want_num(L, &a, 2, "theta", &theta) ||
       !valid_dim(L, a.loc[0], seq, "sequence length") ||
       !valid_dim(L, a.loc[1], hd, "head dimension"))
@@ -611,166 +645,175 @@ static Value fold_math(Lower *L, const Ast *call, OpKind op, Value x) {
 }
 
 //
-// Graph ops called by name: one case per op signature
+// Graph ops called by name: the arguments bound by the op's signature, the
+// attribute arguments converted by their names
 //
-static Value call_op(Lower *L, Scope *sc, const Ast *call, OpKind op) {
-  static const char *const f_x[] = {"x"};
-  static const char *const f_gelu[] = {"x", "mode"};
-  static const char *const f_pow[] = {"x", "exponent"};
-  static const char *const f_reduce[] = {"x", "axis"};
-  static const char *const f_binary[] = {"x", "y"};
-  static const char *const f_matmul[] = {"x", "y", "transpose_a", "transpose_b"};
-  static const char *const f_reshape[] = {"x", "shape"};
-  static const char *const f_transpose[] = {"x", "perm"};
-  static const char *const f_slice[] = {"x", "axis", "begin", "end"};
-  static const char *const f_concat[] = {"values", "axis"};
-  static const char *const f_embed[] = {"table", "ids"};
-  static const char *const f_ce[] = {"logits", "targets"};
-  Args a;
-  SrcLoc loc = call->loc;
-  Node *n = NULL;
-  switch (op) {
-  case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV:
-    if (!bind_args(L, sc, call, f_binary, 2, 2, &a))
-      return v_poison(loc);
-    if (!(a.v[0].kind == V_TENSOR || is_num(a.v[0])) || !(a.v[1].kind == V_TENSOR || is_num(a.v[1]))) {
-      error_at(L, loc, "'%s' needs numbers or tensors", call->name);
-      return v_poison(loc);
+// Converts attribute argument i (f->name[i]), or its default when not given,
+// into the fields of t, the node to be.
+typedef bool (*ArgFn)(Lower *L, const Args *a, int i, const Formals *f, Node *t);
+
+static bool arg_axis(Lower *L, const Args *a, int i, const Formals *f, Node *t) {
+  if (a->set[i])
+    return want_axis(L, a, i, &t->axis);
+  t->axis = strcmp(f->dflt[i], "all") ? atoi(f->dflt[i]) : AXIS_ALL;
+  return true;
+}
+
+static bool arg_begin(Lower *L, const Args *a, int i, const Formals *f, Node *t) {
+  return want_int(L, a, i, f->name[i], &t->begin);
+}
+
+static bool arg_end(Lower *L, const Args *a, int i, const Formals *f, Node *t) {
+  return want_int(L, a, i, f->name[i], &t->end);
+}
+
+static bool arg_exponent(Lower *L, const Args *a, int i, const Formals *f, Node *t) {
+  return want_num(L, a, i, f->name[i], &t->value);
+}
+
+static bool arg_mode(Lower *L, const Args *a, int i, const Formals *f, Node *t) {
+  const char *m = !a->set[i] ? f->dflt[i] : a->v[i].kind == V_STR ? a->v[i].s : "";
+  if (strcmp(m, "exact") && strcmp(m, "tanh")) {
+    error_at(L, a->loc[i], "gelu mode must be \"exact\" or \"tanh\"");
+    return false;
+  }
+  t->gelu = strcmp(m, "tanh") ? GELU_EXACT : GELU_TANH;
+  return true;
+}
+
+static bool arg_shape(Lower *L, const Args *a, int i, const Formals *f, Node *t) {
+  return want_ints(L, a, i, f->name[i], t->target.dims, &t->target.rank);
+}
+
+// One entry per axis of x (input 0); inference checks the entries.
+static bool arg_perm(Lower *L, const Args *a, int i, const Formals *f, Node *t) {
+  int64_t perm[MAX_RANK];
+  int rank, xrank = a->v[0].node->shape.rank;
+  if (!want_ints(L, a, i, f->name[i], perm, &rank))
+    return false;
+  if (rank != xrank) {
+    error_at(L, a->loc[i], "perm has %d entries but the tensor has %d axes", rank, xrank);
+    return false;
+  }
+  for (int k = 0; k < rank; k++)
+    t->perm[k] = perm[k] < -MAX_RANK || perm[k] > MAX_RANK ? MAX_RANK : (int)perm[k];
+  return true;
+}
+
+static bool arg_flag(Lower *L, const Args *a, int i, const Formals *f, bool *out) {
+  int64_t v = a->set[i] ? 0 : strtoll(f->dflt[i], NULL, 10);
+  if (a->set[i] && !want_int(L, a, i, f->name[i], &v))
+    return false;
+  *out = v != 0;
+  return true;
+}
+
+static bool arg_transpose_a(Lower *L, const Args *a, int i, const Formals *f, Node *t) {
+  return arg_flag(L, a, i, f, &t->transpose_a);
+}
+
+static bool arg_transpose_b(Lower *L, const Args *a, int i, const Formals *f, Node *t) {
+  return arg_flag(L, a, i, f, &t->transpose_b);
+}
+
+// The attribute arguments of ops.h's signatures, by name.
+static const struct {
+  const char *name;
+  ArgFn set;
+} arg_kinds[] = {
+  {"axis", arg_axis},       {"begin", arg_begin},
+  {"end", arg_end},         {"exponent", arg_exponent},
+  {"mode", arg_mode},       {"shape", arg_shape},
+  {"perm", arg_perm},       {"transpose_a", arg_transpose_a},
+  {"transpose_b", arg_transpose_b},
+};
+
+static bool arg_set(Lower *L, const Args *a, int i, const Formals *f, Node *t) {
+  for (size_t k = 0; k < sizeof arg_kinds / sizeof *arg_kinds; k++)
+    if (!strcmp(arg_kinds[k].name, f->name[i]))
+      return arg_kinds[k].set(L, a, i, f, t);
+  error_at(L, a->loc[i], "internal error: no argument kind '%s'", f->name[i]);
+  return false;
+}
+
+// The attributes converted into t (the others zero, as in a new node).
+static void attrs_copy(Node *n, const Node *t) {
+  n->axis = t->axis;
+  n->begin = t->begin;
+  n->end = t->end;
+  n->target = t->target;
+  memcpy(n->perm, t->perm, sizeof n->perm);
+  n->transpose_a = t->transpose_a;
+  n->transpose_b = t->transpose_b;
+  n->value = t->value;
+  n->gelu = t->gelu;
+}
+
+// Argument i as the inputs of op (arity -1): a non-empty list of tensors.
+static bool want_tensor_list(Lower *L, const Args *a, int i, OpKind op, Node ***in, int *nin) {
+  Value l = a->v[i];
+  if (l.kind != V_LIST || l.nitems == 0) {
+    error_at(L, a->loc[i], "%s needs a non-empty list of tensors like [a, b]", op_info[op].name);
+    return false;
+  }
+  *in = arena_alloc(L->a, sizeof(Node *) * (size_t)l.nitems);
+  for (int k = 0; k < l.nitems; k++) {
+    if (l.items[k].kind != V_TENSOR) {
+      error_at(L, l.items[k].loc, "%s needs tensors, not %s", op_info[op].name,
+               kind_name(l.items[k].kind));
+      return false;
     }
-    if (is_num(a.v[0]) && is_num(a.v[1]))
-      return arith(L, "+-*/"[op - OP_ADD], a.v[0], a.v[1], loc);
-    return op_nodes(L, op, a.v, 2, loc);
-  case OP_GELU: {
-    if (!bind_args(L, sc, call, f_gelu, 2, 1, &a) || !want_tensor(L, &a, 0, "x"))
-      return v_poison(loc);
-    GeluMode mode = GELU_EXACT;
-    if (a.set[1]) {
-      const char *m = a.v[1].kind == V_STR ? a.v[1].s : "";
-      if (!strcmp(m, "tanh"))
-        mode = GELU_TANH;
-      else if (strcmp(m, "exact")) {
-        error_at(L, a.loc[1], "gelu mode must be \"exact\" or \"tanh\"");
-        return v_poison(loc);
-      }
-    }
-    n = node_new(L, op, &a.v[0].node, 1, loc);
-    n->gelu = mode;
-    break;
+    (*in)[k] = l.items[k].node;
   }
-  case OP_POW: {
-    double e;
-    if (!bind_args(L, sc, call, f_pow, 2, 2, &a) || !want_tensor(L, &a, 0, "x") ||
-        !want_num(L, &a, 1, "exponent", &e))
-      return v_poison(loc);
-    n = node_new(L, op, &a.v[0].node, 1, loc);
-    n->value = e;
-    break;
+  *nin = l.nitems;
+  return true;
+}
+
+// The node of a call: the inputs checked, the attribute arguments converted,
+// then a list of inputs (concat's) checked.
+static Value op_node(Lower *L, const Ast *call, OpKind op, const Formals *f, const Args *a) {
+  int arity = op_info[op].arity, nin = arity;
+  Node t = {0}, *fixed[8], **in = fixed;
+  for (int i = 0; i < arity; i++) {
+    if (!want_tensor(L, a, i, f->name[i]))
+      return v_poison(call->loc);
+    fixed[i] = a->v[i].node;
   }
-  case OP_SUM: case OP_MEAN: case OP_MAX: case OP_SOFTMAX: {
-    int axis = op == OP_SOFTMAX ? -1 : AXIS_ALL;
-    if (!bind_args(L, sc, call, f_reduce, 2, 1, &a))
-      return v_poison(loc);
-    if (op == OP_MAX && is_num(a.v[0]) && a.set[1])
-      return min_max(L, call, &a, true);
-    if (!want_tensor(L, &a, 0, "x") || (a.set[1] && !want_axis(L, &a, 1, &axis)))
-      return v_poison(loc);
-    n = node_new(L, op, &a.v[0].node, 1, loc);
-    n->axis = axis;
-    break;
-  }
-  case OP_MATMUL: {
-    int64_t ta = 0, tb = 0;
-    if (!bind_args(L, sc, call, f_matmul, 4, 2, &a) || !want_tensor(L, &a, 0, "x") ||
-        !want_tensor(L, &a, 1, "y") || (a.set[2] && !want_int(L, &a, 2, "transpose_a", &ta)) ||
-        (a.set[3] && !want_int(L, &a, 3, "transpose_b", &tb)))
-      return v_poison(loc);
-    Node *in[2] = {a.v[0].node, a.v[1].node};
-    n = node_new(L, op, in, 2, loc);
-    n->transpose_a = ta != 0;
-    n->transpose_b = tb != 0;
-    break;
-  }
-  case OP_RESHAPE: {
-    int64_t dims[MAX_RANK];
-    int rank;
-    if (!bind_args(L, sc, call, f_reshape, 2, 2, &a) || !want_tensor(L, &a, 0, "x") ||
-        !want_ints(L, &a, 1, "shape", dims, &rank))
-      return v_poison(loc);
-    n = node_new(L, op, &a.v[0].node, 1, loc);
-    n->target.rank = rank;
-    memcpy(n->target.dims, dims, sizeof dims);
-    break;
-  }
-  case OP_TRANSPOSE: {
-    int64_t perm[MAX_RANK];
-    int rank;
-    if (!bind_args(L, sc, call, f_transpose, 2, 2, &a) || !want_tensor(L, &a, 0, "x") ||
-        !want_ints(L, &a, 1, "perm", perm, &rank))
-      return v_poison(loc);
-    if (rank != a.v[0].node->shape.rank) {
-      error_at(L, a.loc[1], "perm has %d entries but the tensor has %d axes", rank,
-               a.v[0].node->shape.rank);
-      return v_poison(loc);
-    }
-    n = node_new(L, op, &a.v[0].node, 1, loc);
-    for (int i = 0; i < rank; i++)
-      n->perm[i] = perm[i] < -MAX_RANK || perm[i] > MAX_RANK ? MAX_RANK : (int)perm[i];
-    break;
-  }
-  case OP_SLICE: {
-    int axis;
-    int64_t b, e;
-    if (!bind_args(L, sc, call, f_slice, 4, 4, &a) || !want_tensor(L, &a, 0, "x") ||
-        !want_axis(L, &a, 1, &axis) || !want_int(L, &a, 2, "begin", &b) ||
-        !want_int(L, &a, 3, "end", &e))
-      return v_poison(loc);
-    n = node_new(L, op, &a.v[0].node, 1, loc);
-    n->axis = axis;
-    n->begin = b;
-    n->end = e;
-    break;
-  }
-  case OP_CONCAT: {
-    int axis;
-    if (!bind_args(L, sc, call, f_concat, 2, 2, &a) || !want_axis(L, &a, 1, &axis))
-      return v_poison(loc);
-    Value l = a.v[0];
-    if (l.kind != V_LIST || l.nitems == 0) {
-      error_at(L, a.loc[0], "concat needs a non-empty list of tensors like [a, b]");
-      return v_poison(loc);
-    }
-    Node **in = arena_alloc(L->a, sizeof(Node *) * (size_t)l.nitems);
-    for (int i = 0; i < l.nitems; i++) {
-      if (l.items[i].kind != V_TENSOR) {
-        error_at(L, l.items[i].loc, "concat needs tensors, not %s", kind_name(l.items[i].kind));
-        return v_poison(loc);
-      }
-      in[i] = l.items[i].node;
-    }
-    n = node_new(L, op, in, l.nitems, loc);
-    n->axis = axis;
-    break;
-  }
-  case OP_EMBED: case OP_CROSS_ENTROPY: {
-    const char *const *f = op == OP_EMBED ? f_embed : f_ce;
-    if (!bind_args(L, sc, call, f, 2, 2, &a) || !want_tensor(L, &a, 0, f[0]) ||
-        !want_tensor(L, &a, 1, f[1]))
-      return v_poison(loc);
-    Node *in[2] = {a.v[0].node, a.v[1].node};
-    n = node_new(L, op, in, 2, loc);
-    break;
-  }
-  default: // the remaining unary ops
-    if (!bind_args(L, sc, call, f_x, 1, 1, &a))
-      return v_poison(loc);
-    if (is_num(a.v[0]))
-      return fold_math(L, call, op, a.v[0]);
-    if (!want_tensor(L, &a, 0, "x"))
-      return v_poison(loc);
-    n = node_new(L, op, &a.v[0].node, 1, loc);
-    break;
-  }
+  for (int i = arity < 0 ? 1 : arity; i < f->n; i++)
+    if (!arg_set(L, a, i, f, &t))
+      return v_poison(call->loc);
+  if (arity < 0 && !want_tensor_list(L, a, 0, op, &in, &nin))
+    return v_poison(call->loc);
+  Node *n = node_new(L, op, in, nin, call->loc);
+  attrs_copy(n, &t);
   return finish(L, n);
+}
+
+// add, sub, mul, div: of two numbers folded; a number with a tensor is a constant.
+static Value call_binary(Lower *L, const Ast *call, OpKind op, Args *a) {
+  SrcLoc loc = call->loc;
+  if (!(a->v[0].kind == V_TENSOR || is_num(a->v[0])) ||
+      !(a->v[1].kind == V_TENSOR || is_num(a->v[1]))) {
+    error_at(L, loc, "'%s' needs numbers or tensors", call->name);
+    return v_poison(loc);
+  }
+  if (is_num(a->v[0]) && is_num(a->v[1]))
+    return arith(L, "+-*/"[op - OP_ADD], a->v[0], a->v[1], loc);
+  return op_nodes(L, op, a->v, 2, loc);
+}
+
+static Value call_op(Lower *L, Scope *sc, const Ast *call, OpKind op) {
+  Formals f;
+  Args a;
+  if (!bind_op_args(L, sc, call, op, &f, &a))
+    return v_poison(call->loc);
+  if (op_info[op].infer == infer_binary)
+    return call_binary(L, call, op, &a);
+  if (op == OP_MAX && is_num(a.v[0]) && a.set[1])
+    return min_max(L, call, &a, true); // max(a, b) of two numbers
+  if (f.n == 1 && is_num(a.v[0]))
+    return fold_math(L, call, op, a.v[0]); // exp(2)
+  return op_node(L, call, op, &f, &a);
 }
 
 //
@@ -855,7 +898,7 @@ static Value eval_call(Lower *L, Scope *sc, const Ast *call) {
   if (!strcmp(call->name, "min"))
     return call_min(L, sc, call);
   int op = op_lookup(call->name);
-  if (op >= 0 && op_info[op].arity != 0)
+  if (op >= 0 && op_info[op].arity != 0 && op_info[op].args)
     return call_op(L, sc, call, (OpKind)op);
   if (!strcmp(call->name, "normal") || !strcmp(call->name, "zeros") || !strcmp(call->name, "ones")) {
     error_at(L, call->loc, "initializer '%s' may only follow 'param NAME: [shape] ='", call->name);

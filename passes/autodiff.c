@@ -95,7 +95,7 @@ static Node *param_grad(Ad *c, Node *p) {
 
 // The gradient rule of each op: the last column of ops.h (NULL: none).
 static const GradFn grad_rule[OP_COUNT] = {
-#define X(name, dsl, arity, mil, infer, grad) [OP_##name] = grad,
+#define X(name, dsl, arity, mil, infer, grad, attrs, args) [OP_##name] = grad,
 #include "ops.h"
 #undef X
 };

@@ -20,42 +20,91 @@ static bool same_double(double a, double b) {
   return memcmp(&a, &b, sizeof a) == 0;
 }
 
-// The attributes `op` uses, hashed; nodes that compare equal by same_attrs
-// hash equal.
-static uint64_t hash_attrs(const Node *n, uint64_t h) {
-  switch (n->op) {
-  case OP_CONST: case OP_POW: case OP_ROPE_COS: case OP_ROPE_SIN:
-    return mix_double(h, n->value);
-  case OP_SUM: case OP_MEAN: case OP_MAX: case OP_SOFTMAX: case OP_CONCAT:
-    return mix(h, (uint64_t)n->axis);
-  case OP_SLICE:
-    return mix(mix(mix(h, (uint64_t)n->axis), (uint64_t)n->begin), (uint64_t)n->end);
-  case OP_MATMUL:
-    return mix(h, (uint64_t)n->transpose_a * 2 + n->transpose_b);
-  case OP_GELU:
-    return mix(h, (uint64_t)n->gelu);
-  default: // shapes (reshape, transpose, sources) are hashed by node_hash
-    return h;
-  }
+// One hash and one comparison per attribute kind (AttrKind, ir.h).
+static uint64_t hash_value(const Node *n, uint64_t h) {
+  return mix_double(h, n->value);
 }
 
+static bool same_value(const Node *a, const Node *b) {
+  return same_double(a->value, b->value);
+}
+
+static uint64_t hash_gelu(const Node *n, uint64_t h) {
+  return mix(h, (uint64_t)n->gelu);
+}
+
+static bool same_gelu(const Node *a, const Node *b) {
+  return a->gelu == b->gelu;
+}
+
+static uint64_t hash_axis(const Node *n, uint64_t h) {
+  return mix(h, (uint64_t)n->axis);
+}
+
+static bool same_axis(const Node *a, const Node *b) {
+  return a->axis == b->axis;
+}
+
+static uint64_t hash_range(const Node *n, uint64_t h) {
+  return mix(mix(h, (uint64_t)n->begin), (uint64_t)n->end);
+}
+
+static bool same_range(const Node *a, const Node *b) {
+  return a->begin == b->begin && a->end == b->end;
+}
+
+static uint64_t hash_transpose(const Node *n, uint64_t h) {
+  return mix(h, (uint64_t)n->transpose_a * 2 + n->transpose_b);
+}
+
+static bool same_transpose(const Node *a, const Node *b) {
+  return a->transpose_a == b->transpose_a && a->transpose_b == b->transpose_b;
+}
+
+// One entry per axis of the result (whose shapes node_same compares first).
+static uint64_t hash_perm(const Node *n, uint64_t h) {
+  for (int i = 0; i < n->shape.rank; i++)
+    h = mix(h, (uint64_t)n->perm[i]);
+  return h;
+}
+
+static bool same_perm(const Node *a, const Node *b) {
+  return memcmp(a->perm, b->perm, sizeof(int) * (size_t)a->shape.rank) == 0;
+}
+
+// None for ATTR_TARGET: a reshape's value is its input and result shape,
+// however the target was written ([256, -1] or [256, 36]); none for
+// ATTR_NAME and ATTR_INIT: inputs and params are never merged.
+static const struct {
+  AttrKind attr;
+  uint64_t (*hash)(const Node *n, uint64_t h);
+  bool (*same)(const Node *a, const Node *b);
+} attr_eqs[] = {
+  {ATTR_VALUE, hash_value, same_value},
+  {ATTR_THETA, hash_value, same_value},
+  {ATTR_EXPONENT, hash_value, same_value},
+  {ATTR_GELU, hash_gelu, same_gelu},
+  {ATTR_AXIS, hash_axis, same_axis},
+  {ATTR_RANGE, hash_range, same_range},
+  {ATTR_TRANSPOSE, hash_transpose, same_transpose},
+  {ATTR_PERM, hash_perm, same_perm},
+};
+
+// The attributes n's op uses, hashed; nodes that compare equal by same_attrs
+// hash equal.
+static uint64_t hash_attrs(const Node *n, uint64_t h) {
+  for (size_t i = 0; i < sizeof attr_eqs / sizeof *attr_eqs; i++)
+    if (op_info[n->op].attrs & attr_eqs[i].attr)
+      h = attr_eqs[i].hash(n, h);
+  return h;
+}
+
+// a and b have the same op.
 static bool same_attrs(const Node *a, const Node *b) {
-  switch (a->op) {
-  case OP_CONST: case OP_POW: case OP_ROPE_COS: case OP_ROPE_SIN:
-    return same_double(a->value, b->value);
-  case OP_SUM: case OP_MEAN: case OP_MAX: case OP_SOFTMAX: case OP_CONCAT:
-    return a->axis == b->axis;
-  case OP_SLICE:
-    return a->axis == b->axis && a->begin == b->begin && a->end == b->end;
-  case OP_MATMUL:
-    return a->transpose_a == b->transpose_a && a->transpose_b == b->transpose_b;
-  case OP_GELU:
-    return a->gelu == b->gelu;
-  case OP_TRANSPOSE:
-    return memcmp(a->perm, b->perm, sizeof(int) * (size_t)a->shape.rank) == 0;
-  default: // RESHAPE: same input and result shape is the same value,
-    return true; // however the target was written ([256, -1] or [256, 36])
-  }
+  for (size_t i = 0; i < sizeof attr_eqs / sizeof *attr_eqs; i++)
+    if ((op_info[a->op].attrs & attr_eqs[i].attr) && !attr_eqs[i].same(a, b))
+      return false;
+  return true;
 }
 
 static uint64_t node_hash(const Node *n) {

@@ -104,8 +104,25 @@ typedef enum { LAYOUT_PLAIN, LAYOUT_TL } Layout;
 // (ir/infer.c). Reports at n->loc and returns false on error.
 typedef bool (*InferFn)(Node *n, struct Diag *d);
 
+// The attribute fields of Node an op uses, as bits of OpInfo.attrs (ops.h).
+// Each kind has a printer (irdump.c; this order is the dump's) and, but for
+// name, target and init, a hash and comparison (passes/cse.c).
 typedef enum {
-#define X(name, dsl, arity, mil, infer, grad) OP_##name,
+  ATTR_NAME = 1 << 0,      // name: ` tokens`
+  ATTR_VALUE = 1 << 1,     // value, as itself: ` 0.5`
+  ATTR_THETA = 1 << 2,     // value, as the RoPE base: ` theta=10000`
+  ATTR_EXPONENT = 1 << 3,  // value, as the exponent: ` exponent=2`
+  ATTR_GELU = 1 << 4,      // gelu: ` mode=tanh`
+  ATTR_AXIS = 1 << 5,      // axis: ` axis=1`, ` axis=all`
+  ATTR_RANGE = 1 << 6,     // begin, end: ` begin=0 end=2`
+  ATTR_TRANSPOSE = 1 << 7, // transpose_a, transpose_b: ` transpose_b`
+  ATTR_TARGET = 1 << 8,    // target: ` [256, -1]`
+  ATTR_PERM = 1 << 9,      // perm, one entry per axis: ` perm=[1, 0]`
+  ATTR_INIT = 1 << 10,     // init, init_std: ` = normal(0.02)`, after the type
+} AttrKind;
+
+typedef enum {
+#define X(name, dsl, arity, mil, infer, grad, attrs, args) OP_##name,
 #include "ops.h"
 #undef X
   OP_COUNT
@@ -116,6 +133,8 @@ typedef struct OpInfo {
   int arity;         // number of inputs; -1 = one or more
   const char *mil;   // the MIL op it lowers to (NULL: none, e.g. inputs)
   InferFn infer;
+  unsigned attrs;    // the AttrKind bits of the attributes it uses
+  const char *args;  // its .anet signature, "x, axis=all" (NULL: not called by name)
 } OpInfo;
 extern const OpInfo op_info[OP_COUNT];
 int op_lookup(const char *name); // OpKind with that .anet name, or -1

@@ -51,57 +51,56 @@ static void dump_header(const Graph *g, FILE *out, const char *after_pass) {
           fmt_si(flops, sizeof flops, (double)graph_flops(g), "FLOP"));
 }
 
-// The attributes an op uses, after its operands.
-static void dump_attrs(const Node *n, FILE *out) {
-  switch (n->op) {
-  case OP_INPUT: case OP_PARAM:
-    fprintf(out, " %s", n->name ? n->name : "?");
-    break;
-  case OP_CONST:
-    fputc(' ', out);
-    put_double(out, n->value);
-    break;
-  case OP_ROPE_COS: case OP_ROPE_SIN:
-    fputs(" theta=", out);
-    put_double(out, n->value);
-    break;
-  case OP_POW:
-    fputs(" exponent=", out);
-    put_double(out, n->value);
-    break;
-  case OP_GELU:
-    fputs(n->gelu == GELU_TANH ? " mode=tanh" : " mode=exact", out);
-    break;
-  case OP_SUM: case OP_MEAN: case OP_MAX:
-    if (n->axis == AXIS_ALL) {
-      fputs(" axis=all", out);
-      break;
-    }
-    // fallthrough
-  case OP_SOFTMAX: case OP_CONCAT:
+// One printer per attribute kind (AttrKind, ir.h).
+static void dump_name(const Node *n, FILE *out) {
+  fprintf(out, " %s", n->name ? n->name : "?");
+}
+
+static void dump_value(const Node *n, FILE *out) {
+  fputc(' ', out);
+  put_double(out, n->value);
+}
+
+static void dump_theta(const Node *n, FILE *out) {
+  fputs(" theta=", out);
+  put_double(out, n->value);
+}
+
+static void dump_exponent(const Node *n, FILE *out) {
+  fputs(" exponent=", out);
+  put_double(out, n->value);
+}
+
+static void dump_gelu(const Node *n, FILE *out) {
+  fputs(n->gelu == GELU_TANH ? " mode=tanh" : " mode=exact", out);
+}
+
+static void dump_axis(const Node *n, FILE *out) {
+  if (n->axis == AXIS_ALL)
+    fputs(" axis=all", out);
+  else
     fprintf(out, " axis=%d", n->axis);
-    break;
-  case OP_SLICE:
-    fprintf(out, " axis=%d begin=%lld end=%lld", n->axis, (long long)n->begin,
-            (long long)n->end);
-    break;
-  case OP_MATMUL:
-    fputs(n->transpose_a ? " transpose_a" : "", out);
-    fputs(n->transpose_b ? " transpose_b" : "", out);
-    break;
-  case OP_RESHAPE:
-    fputc(' ', out);
-    put_shape(out, &n->target);
-    break;
-  case OP_TRANSPOSE:
-    fputs(" perm=[", out);
-    for (int i = 0; i < n->shape.rank && i < MAX_RANK; i++)
-      fprintf(out, "%s%d", i ? ", " : "", n->perm[i]);
-    fputc(']', out);
-    break;
-  default:
-    break;
-  }
+}
+
+static void dump_range(const Node *n, FILE *out) {
+  fprintf(out, " begin=%lld end=%lld", (long long)n->begin, (long long)n->end);
+}
+
+static void dump_transpose(const Node *n, FILE *out) {
+  fputs(n->transpose_a ? " transpose_a" : "", out);
+  fputs(n->transpose_b ? " transpose_b" : "", out);
+}
+
+static void dump_target(const Node *n, FILE *out) {
+  fputc(' ', out);
+  put_shape(out, &n->target);
+}
+
+static void dump_perm(const Node *n, FILE *out) {
+  fputs(" perm=[", out);
+  for (int i = 0; i < n->shape.rank && i < MAX_RANK; i++)
+    fprintf(out, "%s%d", i ? ", " : "", n->perm[i]);
+  fputc(']', out);
 }
 
 static void dump_init(const Node *n, FILE *out) {
@@ -115,6 +114,27 @@ static void dump_init(const Node *n, FILE *out) {
     break;
   case INIT_NONE: break;
   }
+}
+
+// The printers in dump order.
+static const struct {
+  AttrKind attr;
+  void (*dump)(const Node *n, FILE *out);
+} attr_dumpers[] = {
+  {ATTR_NAME, dump_name},         {ATTR_VALUE, dump_value},
+  {ATTR_THETA, dump_theta},       {ATTR_EXPONENT, dump_exponent},
+  {ATTR_GELU, dump_gelu},         {ATTR_AXIS, dump_axis},
+  {ATTR_RANGE, dump_range},       {ATTR_TRANSPOSE, dump_transpose},
+  {ATTR_TARGET, dump_target},     {ATTR_PERM, dump_perm},
+  {ATTR_INIT, dump_init},
+};
+
+// The attributes of n's op among `which` (AttrKind bits).
+static void dump_attrs(const Node *n, unsigned which, FILE *out) {
+  unsigned attrs = (unsigned)n->op < OP_COUNT ? op_info[n->op].attrs & which : 0;
+  for (size_t i = 0; i < sizeof attr_dumpers / sizeof *attr_dumpers; i++)
+    if (attrs & attr_dumpers[i].attr)
+      attr_dumpers[i].dump(n, out);
 }
 
 // `  ; file:line:col scope`, whichever parts are known.
@@ -135,11 +155,10 @@ static void dump_node(const Graph *g, const Node *n, FILE *out) {
   fprintf(out, "%%%d = %s", n->id, (unsigned)n->op < OP_COUNT ? op_info[n->op].name : "?");
   for (int k = 0; k < n->nin; k++)
     fprintf(out, "%s %%%d", k ? "," : "", n->in[k] ? n->in[k]->id : -1);
-  dump_attrs(n, out);
+  dump_attrs(n, ~(unsigned)ATTR_INIT, out);
   fprintf(out, " : %s", dtype_name(n->dtype));
   put_shape(out, &n->shape);
-  if (n->op == OP_PARAM)
-    dump_init(n, out);
+  dump_attrs(n, ATTR_INIT, out); // the initializer follows the type
   dump_where(g, n, out);
   fputc('\n', out);
 }

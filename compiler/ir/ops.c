@@ -5,7 +5,8 @@
 #include <string.h>
 
 const OpInfo op_info[OP_COUNT] = {
-#define X(name, dsl, arity, mil, infer, grad) [OP_##name] = {dsl, arity, mil, infer},
+#define X(name, dsl, arity, mil, infer, grad, attrs, args) \
+  [OP_##name] = {dsl, arity, mil, infer, attrs, args},
 #include "ops.h"
 #undef X
 };
