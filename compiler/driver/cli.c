@@ -1,6 +1,6 @@
-// cli.c — command-line pieces shared by the subcommands that compile a
-// model: -D overrides, --print-after, the model path, usage errors, and
-// atomic output files.
+// cli.c — command-line pieces the subcommands share: the options declared
+// once (cli_opts: -D overrides, --print-after, --train, --dw, --target,
+// --help), the model path, usage errors, and atomic output files.
 #include "driver.h"
 
 #include <errno.h>
@@ -9,11 +9,11 @@
 #include <unistd.h>
 
 void cli_usage_error(const char *cmd, const char *fmt, ...) {
+  char prog[64];
+  snprintf(prog, sizeof prog, "anec %s", cmd);
   va_list ap;
   va_start(ap, fmt);
-  fprintf(stderr, "anec %s: error: ", cmd);
-  vfprintf(stderr, fmt, ap);
-  fprintf(stderr, "\nTry 'anec %s --help'.\n", cmd);
+  opts_verror(prog, fmt, ap);
   va_end(ap);
 }
 
@@ -29,58 +29,97 @@ static bool valid_ident(const char *s, size_t n) {
 }
 
 // -D name=value: the text is kept as a pseudo-file so errors can point into it.
-static bool add_define(CliFront *c, Diag *d, const char *arg) {
+static bool cli_define(const OptSpec *s, const Opt *o, void *dst, const char *arg) {
+  (void)o;
+  CliFront *c = dst;
   const char *eq = strchr(arg, '=');
-  if (!eq || !valid_ident(arg, (size_t)(eq - arg)) || !eq[1]) {
-    cli_usage_error(c->cmd, "-D expects NAME=VALUE, got '%s'", arg);
-    return false;
-  }
-  if (c->front.ndefs == (int)(sizeof c->defs / sizeof *c->defs)) {
-    cli_usage_error(c->cmd, "too many -D options");
-    return false;
-  }
+  if (!eq || !valid_ident(arg, (size_t)(eq - arg)) || !eq[1])
+    return opts_error(s->prog, "-D expects NAME=VALUE, got '%s'", arg), false;
+  if (c->front.ndefs == (int)(sizeof c->defs / sizeof *c->defs))
+    return opts_error(s->prog, "too many -D options"), false;
   char text[512];
   int len = snprintf(text, sizeof text, "-D %s", arg);
-  if (len < 0 || (size_t)len >= sizeof text || eq - arg >= 64) {
-    cli_usage_error(c->cmd, "-D option too long");
-    return false;
-  }
+  if (len < 0 || (size_t)len >= sizeof text || eq - arg >= 64)
+    return opts_error(s->prog, "-D option too long"), false;
   int i = c->front.ndefs++;
   Define *def = &c->defs[i];
-  def->file = diag_add_file(d, "<command line>", text, (size_t)len);
+  def->file = diag_add_file(c->diag, "<command line>", text, (size_t)len);
   memcpy(c->def_names[i], arg, (size_t)(eq - arg));
   c->def_names[i][eq - arg] = '\0';
   def->name = c->def_names[i];
-  def->value = d->files[def->file].text + 3 + (eq - arg) + 1; // inside the pseudo-file
+  def->value = c->diag->files[def->file].text + 3 + (eq - arg) + 1; // inside the pseudo-file
   c->front.defs = c->defs;
   return true;
 }
 
-bool cli_front_option(CliFront *c, Diag *d, int opt, const char *arg) {
-  switch (opt) {
-  case 'D': return add_define(c, d, arg);
-  case OPT_PRINT_AFTER:
-    if (!pipeline_find(arg)) {
-      char known[512] = "";
-      for (int i = 0; i < npipeline; i++)
-        snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "",
-                 pipeline[i].name);
-      cli_usage_error(c->cmd, "--print-after: unknown pass '%s' (passes: %s)", arg, known);
-      return false;
-    }
-    c->front.pipe.print_after = arg;
-    return true;
-  case OPT_PRINT_AFTER_ALL: c->front.pipe.print_after_all = true; return true;
-  case OPT_TRAIN: c->front.pipe.train = true; return true;
-  case OPT_DW:
-    if (strcmp(arg, "ane") && strcmp(arg, "cpu")) {
-      cli_usage_error(c->cmd, "--dw: unknown device '%s' (known: ane, cpu)", arg);
-      return false;
-    }
-    c->front.pipe.dw_cpu = !strcmp(arg, "cpu");
-    return true;
+static bool cli_print_after(const OptSpec *s, const Opt *o, void *dst, const char *arg) {
+  (void)o;
+  if (!pipeline_find(arg)) {
+    char known[512] = "";
+    for (int i = 0; i < npipeline; i++)
+      snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "",
+               pipeline[i].name);
+    opts_error(s->prog, "--print-after: unknown pass '%s' (passes: %s)", arg, known);
+    return false;
   }
-  return false;
+  ((CliFront *)dst)->front.pipe.print_after = arg;
+  return true;
+}
+
+static bool cli_dw(const OptSpec *s, const Opt *o, void *dst, const char *arg) {
+  (void)o;
+  if (strcmp(arg, "ane") && strcmp(arg, "cpu")) {
+    opts_error(s->prog, "--dw: unknown device '%s' (known: ane, cpu)", arg);
+    return false;
+  }
+  ((CliFront *)dst)->front.pipe.dw_cpu = !strcmp(arg, "cpu");
+  return true;
+}
+
+// --target: a profile's name; a usage error lists the known ones.
+static bool cli_target(const OptSpec *s, const Opt *o, void *dst, const char *arg) {
+  (void)o;
+  const TargetProfile *t = target_find(arg);
+  if (!t) {
+    char known[128];
+    target_names(known, sizeof known);
+    opts_error(s->prog, "--target: unknown target '%s' (known: %s)", arg, known);
+    return false;
+  }
+  *(const TargetProfile **)dst = t;
+  return true;
+}
+
+#define FRONT(field) offsetof(CliFront, field)
+const Opt cli_opts[CLI_OPT_COUNT] = {
+    [CLI_OPT_DEFINE] = {NULL, 'D', OPT_ARG_REQUIRED, "NAME=VALUE",
+                        "override a hyper-parameter of the model header",
+                        .store = OPT_STORE_FN, .fn = cli_define},
+    [CLI_OPT_PRINT_AFTER] = {"print-after", 0, OPT_ARG_REQUIRED, "PASS",
+                             "print the IR after PASS (to stderr)",
+                             .store = OPT_STORE_FN, .fn = cli_print_after},
+    [CLI_OPT_PRINT_AFTER_ALL] = {"print-after-all", 0, OPT_ARG_NONE, NULL,
+                                 "print the IR after every pass",
+                                 .store = OPT_STORE_FLAG, .off = FRONT(front.pipe.print_after_all)},
+    [CLI_OPT_TRAIN] = {"train", 0, OPT_ARG_NONE, NULL,
+                       "the training graph: forward, loss and backward (autodiff),\n"
+                       "one output grad.NAME per parameter (implies --weights=inputs\n"
+                       "when lowering)",
+                       .store = OPT_STORE_FLAG, .off = FRONT(front.pipe.train)},
+    [CLI_OPT_DW] = {"dw", 0, OPT_ARG_REQUIRED, "ane|cpu",
+                    "weight gradients (dW) of the training step on the ANE\n"
+                    "(default) or as BLAS on the CPU",
+                    .store = OPT_STORE_FN, .fn = cli_dw},
+    [CLI_OPT_TARGET] = {"target", 0, OPT_ARG_REQUIRED, "NAME",
+                        "the ANE generation: m1, m4 (default), m5",
+                        .store = OPT_STORE_FN, .fn = cli_target},
+    [CLI_OPT_HELP] = {"help", 'h', OPT_ARG_NONE, NULL, "show this help and exit",
+                      .store = OPT_STORE_HELP},
+};
+
+int cli_parse(const OptSpec *s, void *dst, int argc, char **argv, int *first) {
+  OptStatus st = opts_parse(s, dst, argc, argv, first);
+  return st == OPT_STATUS_OK ? 0 : st == OPT_STATUS_HELP ? -1 : EXIT_USAGE;
 }
 
 bool cli_positional(CliFront *c, int argc, char **argv, int first, const char *cmd) {
@@ -112,14 +151,4 @@ bool cli_write_file(const char *path, const char *data, size_t len) {
   RtDiag d = {.out = stderr};
   Bytes b = {data, len};
   return rt_write_atomic(path, fill_bytes, &b, &d);
-}
-
-const TargetProfile *cli_target(const char *cmd, const char *name) {
-  const TargetProfile *t = target_find(name);
-  if (!t) {
-    char known[128];
-    target_names(known, sizeof known);
-    cli_usage_error(cmd, "--target: unknown target '%s' (known: %s)", name, known);
-  }
-  return t;
 }

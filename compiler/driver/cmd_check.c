@@ -2,22 +2,22 @@
 // diagnostics only, then a one-line summary.
 #include "driver.h"
 
-#include <getopt.h>
 #include <string.h>
 
-static const char usage[] =
-    "Usage: anec check [OPTIONS] MODEL.anet\n"
-    "Parse and type-check a model; print a one-line summary.\n\n"
-    "  -D NAME=VALUE           override a hyper-parameter of the model header\n"
-    "      --print-after=PASS  print the IR after PASS (to stderr)\n"
-    "      --print-after-all   print the IR after every pass\n"
-    "  -h, --help              show this help and exit\n";
+static const Opt opts[] = {
+    {CLI_USE(CLI_OPT_DEFINE, 0)},
+    {CLI_USE(CLI_OPT_PRINT_AFTER, 0)},
+    {CLI_USE(CLI_OPT_PRINT_AFTER_ALL, 0)},
+    {CLI_USE(CLI_OPT_HELP, 0)},
+};
 
-static const struct option long_opts[] = {
-    {"help", no_argument, NULL, 'h'},
-    {"print-after", required_argument, NULL, OPT_PRINT_AFTER},
-    {"print-after-all", no_argument, NULL, OPT_PRINT_AFTER_ALL},
-    {0, 0, 0, 0},
+static const OptSpec spec = {
+    .prog = "anec check",
+    .opts = opts,
+    .nopts = sizeof opts / sizeof *opts,
+    .help_col = CLI_HELP_COL,
+    .usage = "Usage: anec check [OPTIONS] MODEL.anet\n"
+             "Parse and type-check a model; print a one-line summary.\n\n",
 };
 
 static void print_summary(const Graph *g, const char *path) {
@@ -34,33 +34,17 @@ static void print_summary(const Graph *g, const char *path) {
 int cmd_check(int argc, char **argv) {
   Diag d;
   diag_init(&d, stderr);
-  CliFront c = {.cmd = "check"};
-  int opt, rc = EXIT_USAGE;
-  optind = 1;
-  opterr = 0;
-  while ((opt = getopt_long(argc, argv, ":hD:", long_opts, NULL)) != -1) {
-    if (opt == 'h') {
-      fputs(usage, stdout);
-      rc = 0;
-      goto out;
-    }
-    if (opt == '?' || opt == ':') {
-      cli_usage_error("check", opt == ':' ? "option '%s' needs a value" : "unknown option '%s'",
-                      argv[optind - 1]);
-      goto out;
-    }
-    if (!cli_front_option(&c, &d, opt, optarg))
-      goto out;
-  }
-  if (!cli_positional(&c, argc, argv, optind, "check"))
-    goto out;
+  CliFront c = {.diag = &d};
+  int first, rc = cli_parse(&spec, &c, argc, argv, &first);
+  if (!rc && !cli_positional(&c, argc, argv, first, "check"))
+    rc = EXIT_USAGE;
   Arena a = {0};
-  Graph *g = front_compile(&a, &d, c.model, &c.front);
+  Graph *g = rc ? NULL : front_compile(&a, &d, c.model, &c.front);
   if (g)
     print_summary(g, c.model);
-  rc = g ? 0 : EXIT_USER;
+  if (!rc)
+    rc = g ? 0 : EXIT_USER;
   arena_free(&a);
-out:
   diag_free(&d);
-  return rc;
+  return rc < 0 ? 0 : rc;
 }

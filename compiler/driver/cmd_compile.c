@@ -5,47 +5,8 @@
 #include "driver.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char usage[] =
-    "Usage: anec compile [OPTIONS] MODEL.anet\n"
-    "Compile a model: print its report, emit its IR, or write the artifact directory\n"
-    "of ANE kernels (MIL text, MILBlob weights, manifest.json).\n\n"
-    "  -o PATH                 the artifact directory (with --emit=mil, the default\n"
-    "                          with -o; -o - prints the kernels' MIL text), or the\n"
-    "                          file for report/ir (default: stdout)\n"
-    "      --emit=KINDS        comma-separated: report (default without -o), ir,\n"
-    "                          dot (the lowered graph for Graphviz), mil (the\n"
-    "                          artifact directory; ir and dot also go into it)\n"
-    "      --target=NAME       the ANE generation: m1, m4 (default), m5\n"
-    "      --seed=N            seed of the parameter initializers (default 0)\n"
-    "      --weights=HOW       baked (default: constants in MILBlob files) or inputs\n"
-    "                          (packed into each kernel's input after the activation:\n"
-    "                          one compiled kernel serves every layer of its shape)\n"
-    "      --train             the training graph: forward, loss and backward (autodiff),\n"
-    "                          one output grad.NAME per parameter (implies --weights=inputs\n"
-    "                          when lowering)\n"
-    "      --dw=ane|cpu        weight gradients (dW) of the training step on the ANE\n"
-    "                          (default) or as BLAS on the CPU\n"
-    "  -D NAME=VALUE           override a hyper-parameter of the model header\n"
-    "      --print-after=PASS  print the IR after PASS (to stderr)\n"
-    "      --print-after-all   print the IR after every pass\n"
-    "  -h, --help              show this help and exit\n";
-
-static const struct option long_opts[] = {
-    {"help", no_argument, NULL, 'h'},
-    {"emit", required_argument, NULL, OPT_EMIT},
-    {"target", required_argument, NULL, OPT_FIRST_FREE},
-    {"seed", required_argument, NULL, OPT_FIRST_FREE + 1},
-    {"weights", required_argument, NULL, OPT_FIRST_FREE + 2},
-    {"print-after", required_argument, NULL, OPT_PRINT_AFTER},
-    {"print-after-all", no_argument, NULL, OPT_PRINT_AFTER_ALL},
-    {"train", no_argument, NULL, OPT_TRAIN},
-    {"dw", required_argument, NULL, OPT_DW},
-    {0, 0, 0, 0},
-};
 
 enum { EMIT_REPORT = 1, EMIT_IR = 2, EMIT_MIL = 4, EMIT_DOT = 8 };
 
@@ -58,7 +19,9 @@ typedef struct CompileArgs {
   bool dynamic_weights;   // --weights=inputs
 } CompileArgs;
 
-static bool parse_emit(CompileArgs *ca, const char *arg) {
+static bool parse_emit(const OptSpec *s, const Opt *o, void *dst, const char *arg) {
+  (void)o;
+  CompileArgs *ca = dst;
   ca->emit = 0;
   for (const char *p = arg; *p;) {
     size_t n = strcspn(p, ",");
@@ -71,8 +34,8 @@ static bool parse_emit(CompileArgs *ca, const char *arg) {
     else if (n == 3 && !strncmp(p, "dot", n))
       ca->emit |= EMIT_DOT;
     else {
-      cli_usage_error("compile", "--emit: unknown kind '%.*s' (known: report, ir, mil, dot)",
-                      (int)n, p);
+      opts_error(s->prog, "--emit: unknown kind '%.*s' (known: report, ir, mil, dot)", (int)n,
+                 p);
       return false;
     }
     p += n + (p[n] == ',');
@@ -80,65 +43,76 @@ static bool parse_emit(CompileArgs *ca, const char *arg) {
   unsigned files = ca->emit & (EMIT_REPORT | EMIT_IR | EMIT_DOT);
   bool one_file = files == EMIT_REPORT || files == EMIT_IR || files == EMIT_DOT;
   if (!(ca->emit & EMIT_MIL) ? !one_file : (ca->emit & EMIT_REPORT) != 0) {
-    cli_usage_error("compile", "--emit=%s: one of report, ir and dot; or mil with ir and dot",
-                    arg);
+    opts_error(s->prog, "--emit=%s: one of report, ir and dot; or mil with ir and dot", arg);
     return false;
   }
-  return ca->emit != 0 || (cli_usage_error("compile", "--emit needs a kind"), false);
+  return ca->emit != 0 || (opts_error(s->prog, "--emit needs a kind"), false);
 }
 
-static bool parse_target(CompileArgs *ca, const char *arg) {
-  return (ca->target = cli_target("compile", arg)) != NULL;
-}
-
-static bool parse_seed(CompileArgs *ca, const char *arg) {
+static bool parse_seed(const OptSpec *s, const Opt *o, void *dst, const char *arg) {
+  (void)o;
   char *end;
   errno = 0;
-  ca->seed = strtoull(arg, &end, 10);
+  *(uint64_t *)dst = strtoull(arg, &end, 10);
   if (errno || end == arg || *end || *arg == '-')
-    cli_usage_error("compile", "--seed expects a non-negative integer, got '%s'", arg);
+    opts_error(s->prog, "--seed expects a non-negative integer, got '%s'", arg);
   return !(errno || end == arg || *end || *arg == '-');
 }
 
-// 0 to go on, else the exit code to return.
-static int parse_args(CompileArgs *ca, Diag *d, int argc, char **argv) {
-  int opt;
-  optind = 1;
-  opterr = 0;
-  while ((opt = getopt_long(argc, argv, ":ho:D:", long_opts, NULL)) != -1) {
-    switch (opt) {
-    case 'h': fputs(usage, stdout); return -1;
-    case 'o': ca->out = optarg; break;
-    case OPT_EMIT:
-      if (!parse_emit(ca, optarg))
-        return EXIT_USAGE;
-      break;
-    case OPT_FIRST_FREE:
-      if (!parse_target(ca, optarg))
-        return EXIT_USAGE;
-      break;
-    case OPT_FIRST_FREE + 1:
-      if (!parse_seed(ca, optarg))
-        return EXIT_USAGE;
-      break;
-    case OPT_FIRST_FREE + 2:
-      if (strcmp(optarg, "baked") && strcmp(optarg, "inputs")) {
-        cli_usage_error("compile", "--weights: expected baked or inputs, got '%s'", optarg);
-        return EXIT_USAGE;
-      }
-      ca->dynamic_weights = !strcmp(optarg, "inputs");
-      break;
-    case '?':
-    case ':':
-      cli_usage_error("compile", opt == ':' ? "option '%s' needs a value" : "unknown option '%s'",
-                      argv[optind - 1]);
-      return EXIT_USAGE;
-    default:
-      if (!cli_front_option(&ca->c, d, opt, optarg))
-        return EXIT_USAGE;
-    }
+static bool parse_weights(const OptSpec *s, const Opt *o, void *dst, const char *arg) {
+  (void)o;
+  if (strcmp(arg, "baked") && strcmp(arg, "inputs")) {
+    opts_error(s->prog, "--weights: expected baked or inputs, got '%s'", arg);
+    return false;
   }
-  if (!cli_positional(&ca->c, argc, argv, optind, "compile"))
+  *(bool *)dst = !strcmp(arg, "inputs");
+  return true;
+}
+
+#define AT(field) offsetof(CompileArgs, field)
+static const Opt opts[] = {
+    {NULL, 'o', OPT_ARG_REQUIRED, "PATH",
+     "the artifact directory (with --emit=mil, the default\n"
+     "with -o; -o - prints the kernels' MIL text), or the\n"
+     "file for report/ir (default: stdout)",
+     .store = OPT_STORE_STR, .off = AT(out)},
+    {"emit", 0, OPT_ARG_REQUIRED, "KINDS",
+     "comma-separated: report (default without -o), ir,\n"
+     "dot (the lowered graph for Graphviz), mil (the\n"
+     "artifact directory; ir and dot also go into it)",
+     .store = OPT_STORE_FN, .fn = parse_emit},
+    {CLI_USE(CLI_OPT_TARGET, AT(target))},
+    {"seed", 0, OPT_ARG_REQUIRED, "N", "seed of the parameter initializers (default 0)",
+     .store = OPT_STORE_FN, .off = AT(seed), .fn = parse_seed},
+    {"weights", 0, OPT_ARG_REQUIRED, "HOW",
+     "baked (default: constants in MILBlob files) or inputs\n"
+     "(packed into each kernel's input after the activation:\n"
+     "one compiled kernel serves every layer of its shape)",
+     .store = OPT_STORE_FN, .off = AT(dynamic_weights), .fn = parse_weights},
+    {CLI_USE(CLI_OPT_TRAIN, AT(c))},
+    {CLI_USE(CLI_OPT_DW, AT(c))},
+    {CLI_USE(CLI_OPT_DEFINE, AT(c))},
+    {CLI_USE(CLI_OPT_PRINT_AFTER, AT(c))},
+    {CLI_USE(CLI_OPT_PRINT_AFTER_ALL, AT(c))},
+    {CLI_USE(CLI_OPT_HELP, 0)},
+};
+
+static const OptSpec spec = {
+    .prog = "anec compile",
+    .opts = opts,
+    .nopts = sizeof opts / sizeof *opts,
+    .help_col = CLI_HELP_COL,
+    .usage = "Usage: anec compile [OPTIONS] MODEL.anet\n"
+             "Compile a model: print its report, emit its IR, or write the artifact directory\n"
+             "of ANE kernels (MIL text, MILBlob weights, manifest.json).\n\n",
+};
+
+// 0 to go on, -1 after --help, else the exit code to return.
+static int parse_args(CompileArgs *ca, int argc, char **argv) {
+  int first, rc = cli_parse(&spec, ca, argc, argv, &first);
+  if (rc)
+    return rc;
+  if (!cli_positional(&ca->c, argc, argv, first, "compile"))
     return EXIT_USAGE;
   if (!ca->emit)
     ca->emit = ca->out ? EMIT_MIL : EMIT_REPORT;
@@ -205,8 +179,8 @@ static bool write_artifacts(Arena *a, Graph *g, Diag *d, const CompileArgs *ca) 
 int cmd_compile(int argc, char **argv) {
   Diag d;
   diag_init(&d, stderr);
-  CompileArgs ca = {.c = {.cmd = "compile"}, .target = target_default()};
-  int rc = parse_args(&ca, &d, argc, argv);
+  CompileArgs ca = {.c = {.diag = &d}, .target = target_default()};
+  int rc = parse_args(&ca, argc, argv);
   if (rc) {
     diag_free(&d);
     return rc < 0 ? 0 : rc;

@@ -5,49 +5,8 @@
 #include "driver.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char usage[] =
-    "Usage: anec generate [OPTIONS] MODEL.anet --weights CKPT.bin\n"
-    "Generate tokens with a model and a llama2.c checkpoint, running the compiled\n"
-    "ANE kernels on the reference backend.\n\n"
-    "      --weights=FILE      llama2.c v0 checkpoint (required)\n"
-    "      --prompt=TEXT       the prompt, encoded with --tokenizer\n"
-    "      --ids=\"1 2 3\"       the prompt as token ids (default: BOS = 1)\n"
-    "      --tokenizer=FILE    llama2.c tokenizer.bin (for --prompt and text output), or\n"
-    "                          bytes: every id below 256 is that byte (byte-level models)\n"
-    "      --max-tokens=N      tokens to generate (default 64; at most the model's seq)\n"
-    "      --temperature=T     0 (default) is greedy; else sample from softmax(logits/T)\n"
-    "      --top-p=P           nucleus sampling threshold (default 0.9; 1 = off)\n"
-    "      --seed=N            sampling seed (default 42)\n"
-    "      --print-ids         print the generated ids, space-separated, not text\n"
-    "      --precision=P       fp16 (ANE numerics, default) or fp32\n"
-    "      --target=NAME       m1, m4 (default), m5\n"
-    "  -D NAME=VALUE           override a hyper-parameter of the model header\n"
-    "  -h, --help              show this help and exit\n";
-
-enum {
-  OPT_WEIGHTS = OPT_FIRST_FREE, OPT_PROMPT, OPT_IDS, OPT_TOKENIZER, OPT_MAX, OPT_TEMP, OPT_TOPP,
-  OPT_SEED, OPT_PRINT_IDS, OPT_PRECISION, OPT_TARGET
-};
-
-static const struct option long_opts[] = {
-    {"help", no_argument, NULL, 'h'},
-    {"weights", required_argument, NULL, OPT_WEIGHTS},
-    {"prompt", required_argument, NULL, OPT_PROMPT},
-    {"ids", required_argument, NULL, OPT_IDS},
-    {"tokenizer", required_argument, NULL, OPT_TOKENIZER},
-    {"max-tokens", required_argument, NULL, OPT_MAX},
-    {"temperature", required_argument, NULL, OPT_TEMP},
-    {"top-p", required_argument, NULL, OPT_TOPP},
-    {"seed", required_argument, NULL, OPT_SEED},
-    {"print-ids", no_argument, NULL, OPT_PRINT_IDS},
-    {"precision", required_argument, NULL, OPT_PRECISION},
-    {"target", required_argument, NULL, OPT_TARGET},
-    {0, 0, 0, 0},
-};
 
 typedef struct GenArgs {
   CliFront c;
@@ -60,72 +19,96 @@ typedef struct GenArgs {
   const TargetProfile *target;
 } GenArgs;
 
-static bool parse_number(const char *opt, const char *arg, double lo, double hi, double *out) {
+// A number in the row's [lo, hi].
+static bool parse_number(const OptSpec *s, const Opt *o, const char *arg, double *out) {
   char *end;
   errno = 0;
   double v = strtod(arg, &end);
-  if (errno || end == arg || *end || !(v >= lo && v <= hi)) {
-    cli_usage_error("generate", "--%s expects a number in [%g, %g], got '%s'", opt, lo, hi, arg);
+  if (errno || end == arg || *end || !(v >= o->lo && v <= o->hi)) {
+    opts_error(s->prog, "--%s expects a number in [%g, %g], got '%s'", o->name, o->lo, o->hi,
+               arg);
     return false;
   }
   *out = v;
   return true;
 }
 
-static bool parse_choice(GenArgs *g, int opt, const char *arg) {
-  if (opt == OPT_PRECISION) {
-    bool ok = !strcmp(arg, "fp16") || !strcmp(arg, "fp32");
-    g->prec = !strcmp(arg, "fp32") ? EXEC_FP32 : EXEC_FP16;
-    if (!ok)
-      cli_usage_error("generate", "--precision: expected fp16 or fp32, got '%s'", arg);
-    return ok;
-  }
-  return (g->target = cli_target("generate", arg)) != NULL;
+static bool set_real(const OptSpec *s, const Opt *o, void *dst, const char *arg) {
+  return parse_number(s, o, arg, dst);
 }
 
-static bool parse_opt(GenArgs *g, Diag *d, int opt, const char *arg) {
+static bool set_long(const OptSpec *s, const Opt *o, void *dst, const char *arg) {
   double v;
-  switch (opt) {
-  case OPT_WEIGHTS: g->weights = arg; return true;
-  case OPT_PROMPT: g->prompt = arg; return true;
-  case OPT_IDS: g->ids = arg; return true;
-  case OPT_TOKENIZER: g->tokenizer = arg; return true;
-  case OPT_PRINT_IDS: g->print_ids = true; return true;
-  case OPT_MAX:
-    if (!parse_number("max-tokens", arg, 0, 1 << 20, &v))
-      return false;
-    g->max_tokens = (long)v;
-    return true;
-  case OPT_TEMP: return parse_number("temperature", arg, 0, 100, &g->temperature);
-  case OPT_TOPP: return parse_number("top-p", arg, 0, 1, &g->topp);
-  case OPT_SEED:
-    if (!parse_number("seed", arg, 0, 1e18, &v))
-      return false;
-    g->seed = (unsigned long long)v;
-    return true;
-  case OPT_PRECISION: case OPT_TARGET: return parse_choice(g, opt, arg);
-  default: return cli_front_option(&g->c, d, opt, arg);
-  }
+  bool ok = parse_number(s, o, arg, &v);
+  if (ok)
+    *(long *)dst = (long)v;
+  return ok;
 }
 
-static int parse_args(GenArgs *g, Diag *d, int argc, char **argv) {
-  int opt;
-  optind = 1;
-  opterr = 0;
-  while ((opt = getopt_long(argc, argv, ":hD:", long_opts, NULL)) != -1) {
-    if (opt == 'h') {
-      fputs(usage, stdout);
-      return -1;
-    }
-    if (opt == '?' || opt == ':') {
-      cli_usage_error("generate", opt == ':' ? "option '%s' needs a value" : "unknown option '%s'",
-                      argv[optind - 1]);
-      return EXIT_USAGE;
-    }
-    if (!parse_opt(g, d, opt, optarg))
-      return EXIT_USAGE;
-  }
-  if (!cli_positional(&g->c, argc, argv, optind, "generate"))
+static bool set_seed(const OptSpec *s, const Opt *o, void *dst, const char *arg) {
+  double v;
+  bool ok = parse_number(s, o, arg, &v);
+  if (ok)
+    *(unsigned long long *)dst = (unsigned long long)v;
+  return ok;
+}
+
+static bool set_precision(const OptSpec *s, const Opt *o, void *dst, const char *arg) {
+  (void)o;
+  bool ok = !strcmp(arg, "fp16") || !strcmp(arg, "fp32");
+  *(ExecPrecision *)dst = !strcmp(arg, "fp32") ? EXEC_FP32 : EXEC_FP16;
+  if (!ok)
+    opts_error(s->prog, "--precision: expected fp16 or fp32, got '%s'", arg);
+  return ok;
+}
+
+#define AT(field) offsetof(GenArgs, field)
+static const Opt opts[] = {
+    {"weights", 0, OPT_ARG_REQUIRED, "FILE", "llama2.c v0 checkpoint (required)",
+     .store = OPT_STORE_STR, .off = AT(weights)},
+    {"prompt", 0, OPT_ARG_REQUIRED, "TEXT", "the prompt, encoded with --tokenizer",
+     .store = OPT_STORE_STR, .off = AT(prompt)},
+    {"ids", 0, OPT_ARG_REQUIRED, "\"1 2 3\"", "the prompt as token ids (default: BOS = 1)",
+     .store = OPT_STORE_STR, .off = AT(ids)},
+    {"tokenizer", 0, OPT_ARG_REQUIRED, "FILE",
+     "llama2.c tokenizer.bin (for --prompt and text output), or\n"
+     "bytes: every id below 256 is that byte (byte-level models)",
+     .store = OPT_STORE_STR, .off = AT(tokenizer)},
+    {"max-tokens", 0, OPT_ARG_REQUIRED, "N",
+     "tokens to generate (default 64; at most the model's seq)",
+     .store = OPT_STORE_FN, .off = AT(max_tokens), .lo = 0, .hi = 1 << 20, .fn = set_long},
+    {"temperature", 0, OPT_ARG_REQUIRED, "T",
+     "0 (default) is greedy; else sample from softmax(logits/T)",
+     .store = OPT_STORE_FN, .off = AT(temperature), .lo = 0, .hi = 100, .fn = set_real},
+    {"top-p", 0, OPT_ARG_REQUIRED, "P", "nucleus sampling threshold (default 0.9; 1 = off)",
+     .store = OPT_STORE_FN, .off = AT(topp), .lo = 0, .hi = 1, .fn = set_real},
+    {"seed", 0, OPT_ARG_REQUIRED, "N", "sampling seed (default 42)",
+     .store = OPT_STORE_FN, .off = AT(seed), .lo = 0, .hi = 1e18, .fn = set_seed},
+    {"print-ids", 0, OPT_ARG_NONE, NULL, "print the generated ids, space-separated, not text",
+     .store = OPT_STORE_FLAG, .off = AT(print_ids)},
+    {"precision", 0, OPT_ARG_REQUIRED, "P", "fp16 (ANE numerics, default) or fp32",
+     .store = OPT_STORE_FN, .off = AT(prec), .fn = set_precision},
+    {CLI_USE(CLI_OPT_TARGET, AT(target)), .help = "m1, m4 (default), m5"},
+    {CLI_USE(CLI_OPT_DEFINE, AT(c))},
+    {CLI_USE(CLI_OPT_HELP, 0)},
+};
+
+static const OptSpec spec = {
+    .prog = "anec generate",
+    .opts = opts,
+    .nopts = sizeof opts / sizeof *opts,
+    .help_col = CLI_HELP_COL,
+    .usage = "Usage: anec generate [OPTIONS] MODEL.anet --weights CKPT.bin\n"
+             "Generate tokens with a model and a llama2.c checkpoint, running the compiled\n"
+             "ANE kernels on the reference backend.\n\n",
+};
+
+// 0 to go on, -1 after --help, else the exit code to return.
+static int parse_args(GenArgs *g, int argc, char **argv) {
+  int first, rc = cli_parse(&spec, g, argc, argv, &first);
+  if (rc)
+    return rc;
+  if (!cli_positional(&g->c, argc, argv, first, "generate"))
     return EXIT_USAGE;
   if (!g->weights || (g->prompt && g->ids) || (g->prompt && !g->tokenizer)) {
     cli_usage_error("generate", !g->weights ? "--weights=CKPT.bin is required"
@@ -275,9 +258,9 @@ static int run(const GenArgs *a, Diag *d) {
 int cmd_generate(int argc, char **argv) {
   Diag d;
   diag_init(&d, stderr);
-  GenArgs a = {.c = {.cmd = "generate"}, .max_tokens = 64, .topp = 0.9, .seed = 42,
+  GenArgs a = {.c = {.diag = &d}, .max_tokens = 64, .topp = 0.9, .seed = 42,
                .prec = EXEC_FP16, .target = target_default()};
-  int rc = parse_args(&a, &d, argc, argv);
+  int rc = parse_args(&a, argc, argv);
   if (!rc)
     rc = run(&a, &d);
   diag_free(&d);

@@ -7,43 +7,8 @@
 #include "driver.h"
 
 #include <cjson/cJSON.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char usage[] =
-    "Usage: anec inspect [OPTIONS] MODEL.anet\n"
-    "Compile and lower a model for a target chip; report what runs where and why:\n"
-    "the kernels in schedule order (I/O, FLOPs, weights, SRAM, the DSL lines of\n"
-    "their ops), the CPU ops with the catalog rule that put them there, and totals.\n\n"
-    "  -t, --target=NAME       target profile: m1 (M1, M2), m4 (M3, M4; the default), m5\n"
-    "      --train             the training step (forward, loss, backward; weights as\n"
-    "                          inputs): dispatches per layer, compiles per run\n"
-    "      --dw=ane|cpu        weight gradients (dW) of the training step on the ANE\n"
-    "                          (default) or as BLAS on the CPU\n"
-    "      --json              write the report as one JSON object\n"
-    "      --emit=KIND         what to write: report (default) or dot (Graphviz)\n"
-    "  -o FILE                 write the output to FILE instead of stdout\n"
-    "  -D NAME=VALUE           override a hyper-parameter of the model header\n"
-    "      --print-after=PASS  print the IR after PASS (to stderr)\n"
-    "      --print-after-all   print the IR after every pass\n"
-    "  -h, --help              show this help and exit\n";
-
-// Until anec.h declares it with the other subcommands.
-
-enum { OPT_JSON = OPT_FIRST_FREE };
-
-static const struct option long_opts[] = {
-    {"help", no_argument, NULL, 'h'},
-    {"target", required_argument, NULL, 't'},
-    {"json", no_argument, NULL, OPT_JSON},
-    {"train", no_argument, NULL, OPT_TRAIN},
-    {"dw", required_argument, NULL, OPT_DW},
-    {"emit", required_argument, NULL, OPT_EMIT},
-    {"print-after", required_argument, NULL, OPT_PRINT_AFTER},
-    {"print-after-all", no_argument, NULL, OPT_PRINT_AFTER_ALL},
-    {0, 0, 0, 0},
-};
 
 typedef enum { EMIT_REPORT, EMIT_DOT } Emit;
 
@@ -85,48 +50,57 @@ typedef struct Totals {
 // Arguments
 //
 
-static bool set_target(InspectArgs *ia, const char *name) {
-  return (ia->target = cli_target("inspect", name)) != NULL;
+static bool set_emit(const OptSpec *s, const Opt *o, void *dst, const char *kind) {
+  (void)o;
+  bool ok = !strcmp(kind, "report") || !strcmp(kind, "dot");
+  if (!ok)
+    opts_error(s->prog, "--emit: unknown kind '%s' (known: report, dot)", kind);
+  else
+    *(Emit *)dst = !strcmp(kind, "dot") ? EMIT_DOT : EMIT_REPORT;
+  return ok;
 }
 
-static bool set_emit(InspectArgs *ia, const char *kind) {
-  if (!strcmp(kind, "report"))
-    ia->emit = EMIT_REPORT;
-  else if (!strcmp(kind, "dot"))
-    ia->emit = EMIT_DOT;
-  else
-    cli_usage_error("inspect", "--emit: unknown kind '%s' (known: report, dot)", kind);
-  return !strcmp(kind, "report") || !strcmp(kind, "dot");
-}
+#define AT(field) offsetof(InspectArgs, field)
+static const Opt opts[] = {
+    {CLI_USE(CLI_OPT_TARGET, AT(target)), .letter = 't',
+     .help = "target profile: m1 (M1, M2), m4 (M3, M4; the default), m5"},
+    {CLI_USE(CLI_OPT_TRAIN, AT(c)),
+     .help = "the training step (forward, loss, backward; weights as\n"
+             "inputs): dispatches per layer, compiles per run"},
+    {CLI_USE(CLI_OPT_DW, AT(c))},
+    {"json", 0, OPT_ARG_NONE, NULL, "write the report as one JSON object",
+     .store = OPT_STORE_FLAG, .off = AT(json)},
+    {"emit", 0, OPT_ARG_REQUIRED, "KIND", "what to write: report (default) or dot (Graphviz)",
+     .store = OPT_STORE_FN, .off = AT(emit), .fn = set_emit},
+    {NULL, 'o', OPT_ARG_REQUIRED, "FILE", "write the output to FILE instead of stdout",
+     .store = OPT_STORE_STR, .off = AT(out)},
+    {CLI_USE(CLI_OPT_DEFINE, AT(c))},
+    {CLI_USE(CLI_OPT_PRINT_AFTER, AT(c))},
+    {CLI_USE(CLI_OPT_PRINT_AFTER_ALL, AT(c))},
+    {CLI_USE(CLI_OPT_HELP, 0)},
+};
+
+static const OptSpec spec = {
+    .prog = "anec inspect",
+    .opts = opts,
+    .nopts = sizeof opts / sizeof *opts,
+    .help_col = CLI_HELP_COL,
+    .usage = "Usage: anec inspect [OPTIONS] MODEL.anet\n"
+             "Compile and lower a model for a target chip; report what runs where and why:\n"
+             "the kernels in schedule order (I/O, FLOPs, weights, SRAM, the DSL lines of\n"
+             "their ops), the CPU ops with the catalog rule that put them there, and totals.\n\n",
+};
 
 // 0 to go on, -1 after --help, else the exit code to return.
-static int parse_args(InspectArgs *ia, Diag *d, int argc, char **argv) {
-  int opt;
-  optind = 1;
-  opterr = 0;
-  while ((opt = getopt_long(argc, argv, ":ho:t:D:", long_opts, NULL)) != -1) {
-    bool ok = true;
-    switch (opt) {
-    case 'h': fputs(usage, stdout); return -1;
-    case 'o': ia->out = optarg; break;
-    case 't': ok = set_target(ia, optarg); break;
-    case OPT_JSON: ia->json = true; break;
-    case OPT_EMIT: ok = set_emit(ia, optarg); break;
-    case '?':
-    case ':':
-      cli_usage_error("inspect", opt == ':' ? "option '%s' needs a value" : "unknown option '%s'",
-                      argv[optind - 1]);
-      return EXIT_USAGE;
-    default: ok = cli_front_option(&ia->c, d, opt, optarg);
-    }
-    if (!ok)
-      return EXIT_USAGE;
-  }
+static int parse_args(InspectArgs *ia, int argc, char **argv) {
+  int first, rc = cli_parse(&spec, ia, argc, argv, &first);
+  if (rc)
+    return rc;
   if (ia->json && ia->emit == EMIT_DOT) {
     cli_usage_error("inspect", "--json and --emit=dot exclude each other");
     return EXIT_USAGE;
   }
-  return cli_positional(&ia->c, argc, argv, optind, "inspect") ? 0 : EXIT_USAGE;
+  return cli_positional(&ia->c, argc, argv, first, "inspect") ? 0 : EXIT_USAGE;
 }
 
 //
@@ -752,8 +726,8 @@ static int run_compiles(Graph *g, Diag *d) {
 int cmd_inspect(int argc, char **argv) {
   Diag d;
   diag_init(&d, stderr);
-  InspectArgs ia = {.c = {.cmd = "inspect"}, .target = target_default(), .out = "-"};
-  int rc = parse_args(&ia, &d, argc, argv);
+  InspectArgs ia = {.c = {.diag = &d}, .target = target_default(), .out = "-"};
+  int rc = parse_args(&ia, argc, argv);
   if (rc) {
     diag_free(&d);
     return rc < 0 ? 0 : rc;

@@ -5,31 +5,8 @@
 #include "driver.h"
 
 #include <cjson/cJSON.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char usage[] =
-    "Usage: anec mil-check [OPTIONS] PROGRAM.mil\n"
-    "       anec mil-check --list-rules [--target NAME] [--json]\n"
-    "Check a MIL program against the ANE constraint catalog for one target chip.\n"
-    "Exit status 0 when the ANE would accept it (warnings allowed), 1 otherwise.\n\n"
-    "  -t, --target=NAME   target profile: m1 (M1, M2), m4 (M3, M4; the default), m5\n"
-    "      --json          write the result as a JSON document on stdout\n"
-    "  -v, --verbose       explain each rule that is not checkable statically\n"
-    "      --list-rules    print the catalog (ID, action, confidence, rule) for the target\n"
-    "  -h, --help          show this help and exit\n";
-
-enum { OPT_JSON = OPT_FIRST_FREE, OPT_LIST_RULES };
-
-static const struct option long_opts[] = {
-    {"help", no_argument, NULL, 'h'},
-    {"target", required_argument, NULL, 't'},
-    {"verbose", no_argument, NULL, 'v'},
-    {"json", no_argument, NULL, OPT_JSON},
-    {"list-rules", no_argument, NULL, OPT_LIST_RULES},
-    {0, 0, 0, 0},
-};
 
 typedef struct MilCheckArgs {
   const TargetProfile *target;
@@ -37,44 +14,49 @@ typedef struct MilCheckArgs {
   bool json, verbose, list_rules;
 } MilCheckArgs;
 
-static bool set_target(MilCheckArgs *a, const char *name) {
-  return (a->target = cli_target("mil-check", name)) != NULL;
-}
+#define AT(field) offsetof(MilCheckArgs, field)
+static const Opt opts[] = {
+    {CLI_USE(CLI_OPT_TARGET, AT(target)), .letter = 't',
+     .help = "target profile: m1 (M1, M2), m4 (M3, M4; the default), m5"},
+    {"json", 0, OPT_ARG_NONE, NULL, "write the result as a JSON document on stdout",
+     .store = OPT_STORE_FLAG, .off = AT(json)},
+    {"verbose", 'v', OPT_ARG_NONE, NULL, "explain each rule that is not checkable statically",
+     .store = OPT_STORE_FLAG, .off = AT(verbose)},
+    {"list-rules", 0, OPT_ARG_NONE, NULL,
+     "print the catalog (ID, action, confidence, rule) for the target",
+     .store = OPT_STORE_FLAG, .off = AT(list_rules)},
+    {CLI_USE(CLI_OPT_HELP, 0)},
+};
+
+static const OptSpec spec = {
+    .prog = "anec mil-check",
+    .opts = opts,
+    .nopts = sizeof opts / sizeof *opts,
+    .help_col = 22,
+    .usage = "Usage: anec mil-check [OPTIONS] PROGRAM.mil\n"
+             "       anec mil-check --list-rules [--target NAME] [--json]\n"
+             "Check a MIL program against the ANE constraint catalog for one target chip.\n"
+             "Exit status 0 when the ANE would accept it (warnings allowed), 1 otherwise.\n\n",
+};
 
 // 0 to go on, -1 after --help, else the exit code to return.
 static int parse_args(MilCheckArgs *a, int argc, char **argv) {
-  int opt;
-  optind = 1;
-  opterr = 0;
-  while ((opt = getopt_long(argc, argv, ":ht:v", long_opts, NULL)) != -1) {
-    switch (opt) {
-    case 'h': fputs(usage, stdout); return -1;
-    case 't':
-      if (!set_target(a, optarg))
-        return EXIT_USAGE;
-      break;
-    case 'v': a->verbose = true; break;
-    case OPT_JSON: a->json = true; break;
-    case OPT_LIST_RULES: a->list_rules = true; break;
-    default:
-      cli_usage_error("mil-check", opt == ':' ? "option '%s' needs a value" : "unknown option '%s'",
-                      argv[optind - 1]);
-      return EXIT_USAGE;
-    }
-  }
-  if (a->list_rules && optind < argc) {
-    cli_usage_error("mil-check", "--list-rules takes no program, got '%s'", argv[optind]);
+  int first, rc = cli_parse(&spec, a, argc, argv, &first);
+  if (rc)
+    return rc;
+  if (a->list_rules && first < argc) {
+    cli_usage_error("mil-check", "--list-rules takes no program, got '%s'", argv[first]);
     return EXIT_USAGE;
   }
-  if (!a->list_rules && optind >= argc) {
+  if (!a->list_rules && first >= argc) {
     cli_usage_error("mil-check", "no MIL program given");
     return EXIT_USAGE;
   }
-  if (optind + 1 < argc) {
-    cli_usage_error("mil-check", "unexpected argument '%s'", argv[optind + 1]);
+  if (first + 1 < argc) {
+    cli_usage_error("mil-check", "unexpected argument '%s'", argv[first + 1]);
     return EXIT_USAGE;
   }
-  a->path = argv[optind];
+  a->path = argv[first];
   return 0;
 }
 

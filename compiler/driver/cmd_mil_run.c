@@ -4,51 +4,9 @@
 // inputs and outputs in NumPy .npy files.
 #include "driver.h"
 
-#include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char usage[] =
-    "Usage: anec mil-run [OPTIONS] PROGRAM.mil\n"
-    "Run a MIL program on the reference backend: the CPU, with ANE numerics.\n"
-    "Weights (BLOBFILE @model_path/...) are read relative to the program's directory.\n\n"
-    "  -i, --input=NAME=FILE.npy   bind the function's input NAME to a .npy file: float16,\n"
-    "                              float32 or int32, C order, exactly the declared shape;\n"
-    "                              float data is rounded to the precision; every input\n"
-    "                              must be given\n"
-    "  -o, --output=NAME=FILE.npy  write the function's output NAME (repeatable); without\n"
-    "                              any, a summary line per output is printed instead\n"
-    "      --precision=fp16|fp32   fp16 (the default): every tensor is stored as fp16 after\n"
-    "                              each op, arithmetic in fp32, as on the ANE; fp32: stored\n"
-    "                              as fp32, for exact comparisons\n"
-    "  -t, --target=NAME           check the program against this target's constraint\n"
-    "                              catalog before running (m1, m4, m5; default m4);\n"
-    "                              errors stop the run, warnings are printed\n"
-    "      --no-check              skip the catalog check\n"
-    "  -f, --function=NAME         the function to run (default: main, or the only one)\n"
-    "  -v, --verbose               print the steps the executor runs, after fusion\n"
-    "                              (attention: matmul, softmax and matmul as one step,\n"
-    "                              head by head), on stderr\n"
-    "  -h, --help                  show this help and exit\n\n"
-    "Outputs are written as declared: fp16 as float16, fp32 as float32 (every floating\n"
-    "output as float32 with --precision=fp32), integers and bools as int32.\n"
-    "Exit status: 0 success, 1 errors in the program, its inputs or the catalog check,\n"
-    "2 usage errors.\n";
-
-enum { OPT_PRECISION = OPT_FIRST_FREE, OPT_NO_CHECK };
-
-static const struct option long_opts[] = {
-    {"help", no_argument, NULL, 'h'},
-    {"input", required_argument, NULL, 'i'},
-    {"output", required_argument, NULL, 'o'},
-    {"precision", required_argument, NULL, OPT_PRECISION},
-    {"target", required_argument, NULL, 't'},
-    {"no-check", no_argument, NULL, OPT_NO_CHECK},
-    {"function", required_argument, NULL, 'f'},
-    {"verbose", no_argument, NULL, 'v'},
-    {0, 0, 0, 0},
-};
 
 // NAME=FILE, split in place.
 typedef struct Binding {
@@ -61,73 +19,113 @@ typedef struct MilRunArgs {
   const char *function;
   const TargetProfile *target;
   ExecPrecision prec;
-  bool check, verbose;
+  bool no_check, verbose;
   Binding *inputs, *outputs;
   int ninputs, noutputs;
 } MilRunArgs;
 
-static bool add_binding(Binding *list, int *n, const char *opt, char *arg) {
+static bool add_binding(const OptSpec *s, Binding *list, int *n, const char *opt, char *arg) {
   char *eq = strchr(arg, '=');
   if (!eq || eq == arg || !eq[1]) {
-    cli_usage_error("mil-run", "%s expects NAME=FILE.npy, got '%s'", opt, arg);
+    opts_error(s->prog, "%s expects NAME=FILE.npy, got '%s'", opt, arg);
     return false;
   }
   *eq = '\0';
   for (int i = 0; i < *n; i++)
     if (!strcmp(list[i].name, arg)) {
-      cli_usage_error("mil-run", "%s '%s' given twice", opt, arg);
+      opts_error(s->prog, "%s '%s' given twice", opt, arg);
       return false;
     }
   list[(*n)++] = (Binding){arg, eq + 1};
   return true;
 }
 
-static bool set_option(MilRunArgs *a, int opt, char *arg) {
-  switch (opt) {
-  case 'i': return add_binding(a->inputs, &a->ninputs, "--input", arg);
-  case 'o': return add_binding(a->outputs, &a->noutputs, "--output", arg);
-  case 'f': a->function = arg; return true;
-  case 'v': a->verbose = true; return true;
-  case OPT_NO_CHECK: a->check = false; return true;
-  case OPT_PRECISION:
-    if (strcmp(arg, "fp16") && strcmp(arg, "fp32")) {
-      cli_usage_error("mil-run", "--precision must be fp16 or fp32, not '%s'", arg);
-      return false;
-    }
-    a->prec = arg[2] == '1' ? EXEC_FP16 : EXEC_FP32;
-    return true;
-  default: // 't'
-    return (a->target = cli_target("mil-run", arg)) != NULL;
-  }
+static bool set_input(const OptSpec *s, const Opt *o, void *dst, const char *arg) {
+  (void)o;
+  MilRunArgs *a = dst;
+  return add_binding(s, a->inputs, &a->ninputs, "--input", (char *)arg);
 }
+
+static bool set_output(const OptSpec *s, const Opt *o, void *dst, const char *arg) {
+  (void)o;
+  MilRunArgs *a = dst;
+  return add_binding(s, a->outputs, &a->noutputs, "--output", (char *)arg);
+}
+
+static bool set_precision(const OptSpec *s, const Opt *o, void *dst, const char *arg) {
+  (void)o;
+  if (strcmp(arg, "fp16") && strcmp(arg, "fp32")) {
+    opts_error(s->prog, "--precision must be fp16 or fp32, not '%s'", arg);
+    return false;
+  }
+  *(ExecPrecision *)dst = arg[2] == '1' ? EXEC_FP16 : EXEC_FP32;
+  return true;
+}
+
+#define AT(field) offsetof(MilRunArgs, field)
+static const Opt opts[] = {
+    {"input", 'i', OPT_ARG_REQUIRED, "NAME=FILE.npy",
+     "bind the function's input NAME to a .npy file: float16,\n"
+     "float32 or int32, C order, exactly the declared shape;\n"
+     "float data is rounded to the precision; every input\n"
+     "must be given",
+     .store = OPT_STORE_FN, .fn = set_input},
+    {"output", 'o', OPT_ARG_REQUIRED, "NAME=FILE.npy",
+     "write the function's output NAME (repeatable); without\n"
+     "any, a summary line per output is printed instead",
+     .store = OPT_STORE_FN, .fn = set_output},
+    {"precision", 0, OPT_ARG_REQUIRED, "fp16|fp32",
+     "fp16 (the default): every tensor is stored as fp16 after\n"
+     "each op, arithmetic in fp32, as on the ANE; fp32: stored\n"
+     "as fp32, for exact comparisons",
+     .store = OPT_STORE_FN, .off = AT(prec), .fn = set_precision},
+    {CLI_USE(CLI_OPT_TARGET, AT(target)), .letter = 't',
+     .help = "check the program against this target's constraint\n"
+             "catalog before running (m1, m4, m5; default m4);\n"
+             "errors stop the run, warnings are printed"},
+    {"no-check", 0, OPT_ARG_NONE, NULL, "skip the catalog check",
+     .store = OPT_STORE_FLAG, .off = AT(no_check)},
+    {"function", 'f', OPT_ARG_REQUIRED, "NAME",
+     "the function to run (default: main, or the only one)",
+     .store = OPT_STORE_STR, .off = AT(function)},
+    {"verbose", 'v', OPT_ARG_NONE, NULL,
+     "print the steps the executor runs, after fusion\n"
+     "(attention: matmul, softmax and matmul as one step,\n"
+     "head by head), on stderr",
+     .store = OPT_STORE_FLAG, .off = AT(verbose)},
+    {CLI_USE(CLI_OPT_HELP, 0)},
+};
+
+static const OptSpec spec = {
+    .prog = "anec mil-run",
+    .opts = opts,
+    .nopts = sizeof opts / sizeof *opts,
+    .help_col = 30,
+    .usage =
+        "Usage: anec mil-run [OPTIONS] PROGRAM.mil\n"
+        "Run a MIL program on the reference backend: the CPU, with ANE numerics.\n"
+        "Weights (BLOBFILE @model_path/...) are read relative to the program's directory.\n\n",
+    .footer =
+        "\nOutputs are written as declared: fp16 as float16, fp32 as float32 (every floating\n"
+        "output as float32 with --precision=fp32), integers and bools as int32.\n"
+        "Exit status: 0 success, 1 errors in the program, its inputs or the catalog check,\n"
+        "2 usage errors.\n",
+};
 
 // 0 to go on, -1 after --help, else the exit code.
 static int parse_args(MilRunArgs *a, int argc, char **argv) {
-  int opt;
-  optind = 1;
-  opterr = 0;
-  while ((opt = getopt_long(argc, argv, ":hi:o:t:f:v", long_opts, NULL)) != -1) {
-    if (opt == 'h') {
-      fputs(usage, stdout);
-      return -1;
-    }
-    if (opt == '?' || opt == ':') {
-      cli_usage_error("mil-run", opt == ':' ? "option '%s' needs a value" : "unknown option '%s'",
-                      argv[optind - 1]);
-      return EXIT_USAGE;
-    }
-    if (!set_option(a, opt, optarg))
-      return EXIT_USAGE;
-  }
-  if (optind >= argc) {
+  int first, rc = cli_parse(&spec, a, argc, argv, &first);
+  if (rc)
+    return rc;
+  if (first >= argc) {
     cli_usage_error("mil-run", "no MIL program given");
     return EXIT_USAGE;
   }
-  if (optind + 1 < argc) {
-    cli_usage_error("mil-run", "unexpected argument '%s'", argv[optind + 1]);
+  if (first + 1 < argc) {
+    cli_usage_error("mil-run", "unexpected argument '%s'", argv[first + 1]);
     return EXIT_USAGE;
   }
-  a->path = argv[optind];
+  a->path = argv[first];
   return 0;
 }
 
@@ -268,7 +266,7 @@ static int run_program(const MilRunArgs *a) {
   MilProgram *p = mil_read_file(a->path, &d);
   const MilFunc *f = p ? pick_function(p, a->function) : NULL;
   Exec *e = NULL;
-  bool ok = f && (!a->check || check_catalog(p, a->target));
+  bool ok = f && (a->no_check || check_catalog(p, a->target));
   ok = ok && (e = exec_prepare(p, f, a->prec, &d)) != NULL;
   if (ok && a->verbose)
     print_steps(a, f, e);
@@ -280,7 +278,7 @@ static int run_program(const MilRunArgs *a) {
 }
 
 int cmd_mil_run(int argc, char **argv) {
-  MilRunArgs a = {.target = target_default(), .prec = EXEC_FP16, .check = true};
+  MilRunArgs a = {.target = target_default(), .prec = EXEC_FP16};
   a.inputs = calloc((size_t)argc + 1, sizeof *a.inputs);
   a.outputs = calloc((size_t)argc + 1, sizeof *a.outputs);
   int rc = a.inputs && a.outputs ? parse_args(&a, argc, argv) : EXIT_USER;

@@ -38,26 +38,44 @@ Graph *front_compile(Arena *a, Diag *d, const char *path, const FrontOpts *o);
 // report.c — the compile report: model, parameters, FLOPs, ops
 void report_print(const Graph *g, FILE *out);
 
-// cli.c — options shared by the subcommands that compile a model
+// cli.c — the options the subcommands share, declared once in cli_opts:
+// a subcommand's table includes the rows it takes (CLI_USE), in its order.
 typedef struct CliFront {
   FrontOpts front;
   Define defs[64];
   char def_names[64][64];
-  const char *cmd;     // the subcommand, for usage errors
+  Diag *diag;          // where each -D is registered as a "<command line>" pseudo-file
   const char *model;   // the .anet path (the one positional argument)
 } CliFront;
-// Handles -D, --print-after, --print-after-all, --train (getopt_long codes below) into
-// `c`, registering each define as a "<command line>" pseudo-file of `d`.
-// Returns false after printing a usage error.
-enum { OPT_PRINT_AFTER = 1000, OPT_PRINT_AFTER_ALL, OPT_EMIT, OPT_HELP, OPT_TRAIN, OPT_DW, OPT_FIRST_FREE };
-bool cli_front_option(CliFront *c, Diag *d, int opt, const char *arg);
-bool cli_positional(CliFront *c, int argc, char **argv, int optind_, const char *cmd);
+// The rows of cli_opts and what their destination is (CLI_USE's off).
+enum {
+  CLI_OPT_DEFINE,          // -D NAME=VALUE: CliFront
+  CLI_OPT_PRINT_AFTER,     // --print-after=PASS: CliFront
+  CLI_OPT_PRINT_AFTER_ALL, // --print-after-all: CliFront
+  CLI_OPT_TRAIN,           // --train: CliFront
+  CLI_OPT_DW,              // --dw=ane|cpu: CliFront
+  CLI_OPT_TARGET,          // --target=NAME: const TargetProfile *
+  CLI_OPT_HELP,            // -h, --help
+  CLI_OPT_COUNT
+};
+extern const Opt cli_opts[CLI_OPT_COUNT];
+// A row of a subcommand's table: cli_opts[ROW] stored at offset OFF of its
+// destination (then .letter, .help may follow to override the shared ones).
+#define CLI_USE(ROW, OFF) .store = OPT_STORE_INCLUDE, .use = &cli_opts[ROW], .off = (OFF)
+enum { CLI_HELP_COL = 26 }; // of the options' help in the subcommands' --help
+// opts_parse: 0 to go on, -1 after --help, EXIT_USAGE after a usage error.
+int cli_parse(const OptSpec *s, void *dst, int argc, char **argv, int *first);
+// The model: the one positional argument, argv[first].
+bool cli_positional(CliFront *c, int argc, char **argv, int first, const char *cmd);
 void cli_usage_error(const char *cmd, const char *fmt, ...) ANEC_PRINTF(2, 3);
-// The profile --target names; NULL after a usage error listing the known ones.
-const TargetProfile *cli_target(const char *cmd, const char *name);
 // Writes `len` bytes to `path` atomically (temp file in the same directory,
 // then rename); "-" is stdout. Reports failures to stderr.
 bool cli_write_file(const char *path, const char *data, size_t len);
+
+// cmd_build.c — lowers the model's training graph and builds the trainer
+// `exe` (as anec build does; anec train builds into its cache with it).
+bool build_trainer(Arena *a, Diag *d, const CliFront *c, const TargetProfile *t,
+                   const char *exe);
 
 
 // runner.c — a lowered forward graph on the reference backend

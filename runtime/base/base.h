@@ -140,4 +140,65 @@ bool fp16_has_f16c(void); // x86 with F16C (the bulk conversions use it); false 
 char *fmt_count(char *buf, size_t n, int64_t v);              // "1,234,567"
 char *fmt_si(char *buf, size_t n, double v, const char *unit); // "2.10 GFLOP"
 
+//
+// opts.c — command lines from a table: a row per option (its long name,
+// short letter, argument, help text and where its value goes), parsed in
+// GNU style (--name=V, --name V, -xV, -x V, clustered -xy, unique prefixes of
+// long names, "--" ends the options, options and arguments in any order)
+// and printed as the --help. Never exits: a usage error is reported as
+// "PROG: error: MESSAGE" and "Try 'PROG --help'." on stderr and returned.
+//
+typedef enum OptArg { OPT_ARG_NONE, OPT_ARG_REQUIRED, OPT_ARG_OPTIONAL } OptArg;
+// Where a value goes: at dst + off, dst being opts_parse's.
+typedef enum OptStore {
+  OPT_STORE_FN,      // the row's fn stores it
+  OPT_STORE_FLAG,    // bool: true
+  OPT_STORE_STR,     // const char *: the value
+  OPT_STORE_CHOICE,  // const char *: the value, one of the metavar's "a|b|c"
+  OPT_STORE_INT,     // int64_t: decimal digits only, in [lo, hi]
+  OPT_STORE_U64,     // uint64_t: decimal digits only
+  OPT_STORE_REAL,    // double: as strtod reads it, in [lo, hi)
+  OPT_STORE_HELP,    // prints the help on stdout; the parse ends (OPT_STATUS_HELP)
+  OPT_STORE_INCLUDE, // the row *use (of a shared table), at off + use->off; this
+                     // row's letter, metavar and help, where set, replace use's
+} OptStore;
+typedef enum OptStatus { OPT_STATUS_OK, OPT_STATUS_HELP, OPT_STATUS_ERROR } OptStatus;
+
+typedef struct Opt Opt;
+typedef struct OptSpec OptSpec;
+// A handler: stores arg (NULL for OPT_ARG_NONE, and for OPT_ARG_OPTIONAL
+// without a value) at dst; false after reporting a usage error (opts_error).
+typedef bool OptFn(const OptSpec *s, const Opt *o, void *dst, const char *arg);
+struct Opt {
+  const char *name;    // the long option, without "--"; NULL: a short one only
+  char letter;         // the short option; 0: none
+  OptArg arg;          // OPT_ARG_OPTIONAL: --name=V, or the next argument
+                       // unless it starts with '-'
+  const char *metavar; // the value in the help: "NAME", "ane|cpu"
+  const char *help;    // '\n' continues it on the next line
+  OptStore store;
+  size_t off;          // the destination's offset from dst
+  double lo, hi;       // OPT_STORE_INT, OPT_STORE_REAL: the range
+  OptFn *fn;           // OPT_STORE_FN
+  const Opt *use;      // OPT_STORE_INCLUDE
+};
+struct OptSpec {
+  const char *prog;    // in messages: "anec compile", a trainer's argv[0]
+  const Opt *opts;
+  int nopts;
+  const char *usage;   // the help before the options' lines (NULL: none)
+  const char *footer;  // and after them
+  int help_col;        // the column of the options' help text ("  -x, --name=V  help");
+                       // 0: each on the line below its option ("  --name V")
+  bool pass_unknown;   // unknown options, exact names only, stay with the arguments
+};
+
+// Parses argv[1..argc) into dst, permuting argv so that the positional
+// arguments end up, in their order, in argv[*first..argc).
+OptStatus opts_parse(const OptSpec *s, void *dst, int argc, char **argv, int *first);
+void opts_help(const OptSpec *s, FILE *out);
+// A usage error: "PROG: error: MESSAGE\nTry 'PROG --help'.\n" on stderr.
+void opts_error(const char *prog, const char *fmt, ...) ANERT_PRINTF(2, 3);
+void opts_verror(const char *prog, const char *fmt, va_list ap);
+
 #endif

@@ -8,7 +8,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <float.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,95 +32,98 @@ static const TrainArgs arg_defaults = {
     .min_lr = -1, .beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = 0.1, .grad_clip = 1,
 };
 
-// A flag's value: a string, one of a list, an integer in [lo, hi], a real in
-// [lo, hi), an optional string, a switch; or --help.
-typedef enum { F_STR, F_CHOICE, F_INT, F_U64, F_REAL, F_OPTIONAL, F_SWITCH, F_HELP } FlagKind;
-typedef struct Flag {
-  const char *name;
-  FlagKind kind;
-  size_t off;      // of the value in TrainArgs
-  double lo, hi;
-  const char *arg; // the value in the help; F_CHOICE: the choices, "ref|ane"
-  const char *help;
-} Flag;
+// --resume: a checkpoint, or "latest" when no value follows.
+static bool set_resume(const OptSpec *s, const Opt *o, void *dst, const char *arg) {
+  (void)s, (void)o;
+  *(const char **)dst = arg ? arg : "latest";
+  return true;
+}
 
+// The flags: every value with its default in the help (or "required").
 #define AT(field) offsetof(TrainArgs, field)
 #define BIG 1e15 // steps and intervals: "no limit"
-static const Flag flags[] = {
-    {"data", F_STR, AT(data), 0, 0, "FILE",
-     "training data: .bin = uint16 token ids, else text (required)"},
-    {"tokenizer", F_STR, AT(tokenizer), 0, 0, "FILE|bytes",
-     "text through a llama2.c tokenizer.bin, or each byte a token (default bytes)"},
-    {"val-data", F_STR, AT(val_data), 0, 0, "FILE",
-     "validation data, read as --data (default none)"},
-    {"val-every", F_INT, AT(val_every), 0, BIG, "N",
-     "validate every N steps; 0: only at the end (default 0)"},
-    {"val-batches", F_INT, AT(val_batches), 1, 1 << 20, "N",
-     "sequences a validation evaluates, from the start of the data (default 8)"},
-    {"steps", F_INT, AT(steps), 0, BIG, "N",
-     "steps in all, the schedule's length; a resumed run goes on to N (default 100)"},
-    {"batch", F_INT, AT(batch), 1, 1 << 16, "N",
-     "sequences per micro-batch (default 1)"},
-    {"accum", F_INT, AT(accum), 1, 1 << 16, "N",
-     "micro-batches per step, their gradients accumulated (default 1)"},
-    {"lr", F_REAL, AT(lr), 0, FLT_MAX, "X",
-     "peak learning rate (default 3e-4)"},
-    {"min-lr", F_REAL, AT(min_lr), 0, FLT_MAX, "X",
-     "learning rate at the end of the cosine decay (default lr/10)"},
-    {"warmup", F_INT, AT(warmup), 0, BIG, "N",
-     "steps of linear warmup (default 0)"},
-    {"beta1", F_REAL, AT(beta1), 0, 1, "X",
-     "AdamW beta1 (default 0.9)"},
-    {"beta2", F_REAL, AT(beta2), 0, 1, "X",
-     "AdamW beta2 (default 0.95)"},
-    {"eps", F_REAL, AT(eps), FLT_MIN, FLT_MAX, "X",
-     "AdamW epsilon (default 1e-8)"},
-    {"weight-decay", F_REAL, AT(weight_decay), 0, FLT_MAX, "X",
-     "decoupled weight decay of the matrices (default 0.1)"},
-    {"grad-clip", F_REAL, AT(grad_clip), 0, FLT_MAX, "X",
-     "clip the gradients' global norm to X; 0: off (default 1.0)"},
-    {"loss-scale", F_STR, AT(loss_scale), 0, 0, "N|dynamic",
-     "loss scaling (default 1 with --precision fp32, else dynamic)"},
-    {"seed", F_U64, AT(seed), 0, 0, "N",
-     "seed of the initializers and the data order (default 1337)"},
-    {"data-order", F_CHOICE, AT(data_order), 0, 0, "random|sequential",
-     "micro-batches at random offsets or one after another (default random)"},
-    {"init", F_STR, AT(init), 0, 0, "CKPT.bin",
-     "start from llama2.c v0 weights, for models in its layout (default none)"},
-    {"export", F_STR, AT(export_to), 0, 0, "OUT.bin",
-     "write the trained weights as a llama2.c v0 checkpoint at the end (default none)"},
-    {"ckpt-dir", F_STR, AT(ckpt_dir), 0, 0, "DIR",
-     "save checkpoints DIR/step-NNNNNNNN.ckpt, DIR created if missing (default none)"},
-    {"save-every", F_INT, AT(save_every), 0, BIG, "N",
-     "save every N steps; 0: only at the end (default 0)"},
-    {"resume", F_OPTIONAL, AT(resume), 0, 0, "[latest|PATH]",
-     "go on from a checkpoint; latest: the highest step in --ckpt-dir (default none)"},
-    {"log-json", F_STR, AT(log_json), 0, 0, "FILE",
-     "a JSON line per step and validation, appended to on --resume (default none)"},
-    {"dump-grads", F_STR, AT(dump_grads), 0, 0, "DIR",
-     "after each step, DIR/loss.npy and DIR/grad.NAME.npy: the mean gradients, unclipped"},
-    {"backend", F_CHOICE, AT(backend), 0, 0, "ref|ane",
-     "where the kernels run (default ref)"},
-    {"precision", F_CHOICE, AT(precision), 0, 0, "fp16|fp32",
-     "storage of the kernels' values (default fp16)"},
-    {"quiet", F_SWITCH, AT(quiet), 0, 0, "", "no progress lines"},
-    {"help", F_HELP, 0, 0, 0, "", "show this help and exit"},
+static const Opt flags[] = {
+    {"data", 0, OPT_ARG_REQUIRED, "FILE",
+     "training data: .bin = uint16 token ids, else text (required)",
+     .store = OPT_STORE_STR, .off = AT(data)},
+    {"tokenizer", 0, OPT_ARG_REQUIRED, "FILE|bytes",
+     "text through a llama2.c tokenizer.bin, or each byte a token (default bytes)",
+     .store = OPT_STORE_STR, .off = AT(tokenizer)},
+    {"val-data", 0, OPT_ARG_REQUIRED, "FILE", "validation data, read as --data (default none)",
+     .store = OPT_STORE_STR, .off = AT(val_data)},
+    {"val-every", 0, OPT_ARG_REQUIRED, "N",
+     "validate every N steps; 0: only at the end (default 0)",
+     .store = OPT_STORE_INT, .off = AT(val_every), .lo = 0, .hi = BIG},
+    {"val-batches", 0, OPT_ARG_REQUIRED, "N",
+     "sequences a validation evaluates, from the start of the data (default 8)",
+     .store = OPT_STORE_INT, .off = AT(val_batches), .lo = 1, .hi = 1 << 20},
+    {"steps", 0, OPT_ARG_REQUIRED, "N",
+     "steps in all, the schedule's length; a resumed run goes on to N (default 100)",
+     .store = OPT_STORE_INT, .off = AT(steps), .lo = 0, .hi = BIG},
+    {"batch", 0, OPT_ARG_REQUIRED, "N", "sequences per micro-batch (default 1)",
+     .store = OPT_STORE_INT, .off = AT(batch), .lo = 1, .hi = 1 << 16},
+    {"accum", 0, OPT_ARG_REQUIRED, "N",
+     "micro-batches per step, their gradients accumulated (default 1)",
+     .store = OPT_STORE_INT, .off = AT(accum), .lo = 1, .hi = 1 << 16},
+    {"lr", 0, OPT_ARG_REQUIRED, "X", "peak learning rate (default 3e-4)",
+     .store = OPT_STORE_REAL, .off = AT(lr), .lo = 0, .hi = FLT_MAX},
+    {"min-lr", 0, OPT_ARG_REQUIRED, "X",
+     "learning rate at the end of the cosine decay (default lr/10)",
+     .store = OPT_STORE_REAL, .off = AT(min_lr), .lo = 0, .hi = FLT_MAX},
+    {"warmup", 0, OPT_ARG_REQUIRED, "N", "steps of linear warmup (default 0)",
+     .store = OPT_STORE_INT, .off = AT(warmup), .lo = 0, .hi = BIG},
+    {"beta1", 0, OPT_ARG_REQUIRED, "X", "AdamW beta1 (default 0.9)",
+     .store = OPT_STORE_REAL, .off = AT(beta1), .lo = 0, .hi = 1},
+    {"beta2", 0, OPT_ARG_REQUIRED, "X", "AdamW beta2 (default 0.95)",
+     .store = OPT_STORE_REAL, .off = AT(beta2), .lo = 0, .hi = 1},
+    {"eps", 0, OPT_ARG_REQUIRED, "X", "AdamW epsilon (default 1e-8)",
+     .store = OPT_STORE_REAL, .off = AT(eps), .lo = FLT_MIN, .hi = FLT_MAX},
+    {"weight-decay", 0, OPT_ARG_REQUIRED, "X",
+     "decoupled weight decay of the matrices (default 0.1)",
+     .store = OPT_STORE_REAL, .off = AT(weight_decay), .lo = 0, .hi = FLT_MAX},
+    {"grad-clip", 0, OPT_ARG_REQUIRED, "X",
+     "clip the gradients' global norm to X; 0: off (default 1.0)",
+     .store = OPT_STORE_REAL, .off = AT(grad_clip), .lo = 0, .hi = FLT_MAX},
+    {"loss-scale", 0, OPT_ARG_REQUIRED, "N|dynamic",
+     "loss scaling (default 1 with --precision fp32, else dynamic)",
+     .store = OPT_STORE_STR, .off = AT(loss_scale)},
+    {"seed", 0, OPT_ARG_REQUIRED, "N", "seed of the initializers and the data order (default 1337)",
+     .store = OPT_STORE_U64, .off = AT(seed)},
+    {"data-order", 0, OPT_ARG_REQUIRED, "random|sequential",
+     "micro-batches at random offsets or one after another (default random)",
+     .store = OPT_STORE_CHOICE, .off = AT(data_order)},
+    {"init", 0, OPT_ARG_REQUIRED, "CKPT.bin",
+     "start from llama2.c v0 weights, for models in its layout (default none)",
+     .store = OPT_STORE_STR, .off = AT(init)},
+    {"export", 0, OPT_ARG_REQUIRED, "OUT.bin",
+     "write the trained weights as a llama2.c v0 checkpoint at the end (default none)",
+     .store = OPT_STORE_STR, .off = AT(export_to)},
+    {"ckpt-dir", 0, OPT_ARG_REQUIRED, "DIR",
+     "save checkpoints DIR/step-NNNNNNNN.ckpt, DIR created if missing (default none)",
+     .store = OPT_STORE_STR, .off = AT(ckpt_dir)},
+    {"save-every", 0, OPT_ARG_REQUIRED, "N", "save every N steps; 0: only at the end (default 0)",
+     .store = OPT_STORE_INT, .off = AT(save_every), .lo = 0, .hi = BIG},
+    {"resume", 0, OPT_ARG_OPTIONAL, "[latest|PATH]",
+     "go on from a checkpoint; latest: the highest step in --ckpt-dir (default none)",
+     .store = OPT_STORE_FN, .off = AT(resume), .fn = set_resume},
+    {"log-json", 0, OPT_ARG_REQUIRED, "FILE",
+     "a JSON line per step and validation, appended to on --resume (default none)",
+     .store = OPT_STORE_STR, .off = AT(log_json)},
+    {"dump-grads", 0, OPT_ARG_REQUIRED, "DIR",
+     "after each step, DIR/loss.npy and DIR/grad.NAME.npy: the mean gradients, unclipped",
+     .store = OPT_STORE_STR, .off = AT(dump_grads)},
+    {"backend", 0, OPT_ARG_REQUIRED, "ref|ane", "where the kernels run (default ref)",
+     .store = OPT_STORE_CHOICE, .off = AT(backend)},
+    {"precision", 0, OPT_ARG_REQUIRED, "fp16|fp32", "storage of the kernels' values (default fp16)",
+     .store = OPT_STORE_CHOICE, .off = AT(precision)},
+    {"quiet", 'q', OPT_ARG_NONE, NULL, "no progress lines",
+     .store = OPT_STORE_FLAG, .off = AT(quiet)},
+    {"help", 'h', OPT_ARG_NONE, NULL, "show this help and exit", .store = OPT_STORE_HELP},
 };
-enum { NFLAGS = sizeof flags / sizeof flags[0], FLAG_VAL = 256, GO_ON = -1 };
+enum { NFLAGS = sizeof flags / sizeof flags[0], GO_ON = -1 };
 
 static const char *model_name(const TrainModel *m) {
   return m->name ? m->name : "?";
-}
-
-static void usage(const char *prog, const TrainModel *m) {
-  printf("Usage: %s --data FILE [OPTIONS]\nTrain model '%s': %d tokens a sequence, a vocabulary "
-         "of %d.\nProgress lines and the report go to stdout, errors to stderr. Exit status: 0 "
-         "done, 1 bad input,\n2 usage error.\n\n", prog, model_name(m), m->seq, m->vocab);
-  for (int i = 0; i < NFLAGS; i++)
-    if (flags[i].kind >= F_SWITCH)
-      printf("  -%c, --%s\n        %s\n", flags[i].name[0], flags[i].name, flags[i].help);
-    else
-      printf("  --%s %s\n        %s\n", flags[i].name, flags[i].arg, flags[i].help);
 }
 
 // "PROG: error: message" on stderr.
@@ -135,109 +137,37 @@ static int usage_error(const char *prog, const char *fmt, ...) ANERT_PRINTF(2, 3
 static int usage_error(const char *prog, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  report(prog, fmt, ap);
+  opts_verror(prog, fmt, ap);
   va_end(ap);
-  fprintf(stderr, "Try '%s --help'.\n", prog);
   return 2;
 }
 
-// A non-negative decimal integer (digits only) in [lo, hi].
-static bool parse_uint(const char *s, double lo, double hi, uint64_t *out) {
-  char *end;
-  errno = 0;
-  *out = isdigit((unsigned char)*s) ? strtoull(s, &end, 10) : 0;
-  return isdigit((unsigned char)*s) && !errno && !*end && *out >= lo && *out <= hi;
-}
-
-// A number in range into p: F_INT and F_U64 digits only, F_REAL as strtod reads it.
-static int set_number(void *p, const char *prog, const Flag *f, const char *v) {
-  char *end;
-  uint64_t u;
-  double x = f->kind == F_REAL ? strtod(v, &end) : 0;
-  if (f->kind == F_REAL && (end == v || *end || !(x >= f->lo && x < f->hi)))
-    return usage_error(prog, "--%s: expected a number in [%g, %g), got '%s'", f->name, f->lo,
-                       f->hi, v);
-  if (f->kind == F_U64 && !parse_uint(v, 0, 0x1p64, &u))
-    return usage_error(prog, "--%s: expected a non-negative integer, got '%s'", f->name, v);
-  if (f->kind == F_INT && !parse_uint(v, f->lo, f->hi, &u))
-    return usage_error(prog, "--%s: expected an integer in [%.0f, %.0f], got '%s'", f->name,
-                       f->lo, f->hi, v);
-  if (f->kind == F_REAL)
-    *(double *)p = x;
-  else if (f->kind == F_U64)
-    *(uint64_t *)p = u;
-  else
-    *(int64_t *)p = (int64_t)u;
-  return GO_ON;
-}
-
-// One of the choices "a|b|c" into p.
-static int set_choice(void *p, const char *prog, const Flag *f, const char *v) {
-  size_t n = strlen(v);
-  for (const char *c = f->arg; n && (c = strstr(c, v)); c += n)
-    if ((c == f->arg || c[-1] == '|') && (c[n] == '|' || !c[n])) {
-      *(const char **)p = v;
-      return GO_ON;
-    }
-  return usage_error(prog, "--%s: expected %s, got '%s'", f->name, f->arg, v);
-}
-
-// A flag's value into a (F_HELP: the help); GO_ON, or the exit status.
-static int set_flag(TrainArgs *a, const char *prog, const Flag *f, const char *v,
-                    const TrainModel *m) {
-  void *p = (char *)a + f->off;
-  switch (f->kind) {
-  case F_STR: case F_OPTIONAL: *(const char **)p = v; return GO_ON;
-  case F_SWITCH: *(bool *)p = true; return GO_ON;
-  case F_HELP: usage(prog, m); return 0;
-  case F_CHOICE: return set_choice(p, prog, f, v);
-  default: return set_number(p, prog, f, v);
-  }
-}
-
-// What getopt refused, for the message.
-static int bad_option(const char *prog, int opt, char **argv) {
-  if (optopt >= FLAG_VAL)
-    return usage_error(prog, opt == ':' ? "option '--%s' needs a value"
-                                        : "option '--%s' takes no value",
-                       flags[optopt - FLAG_VAL].name);
-  if (optopt > 0)
-    return usage_error(prog, "unknown option '-%c'", optopt);
-  return usage_error(prog, "unknown option '%s'", argv[optind - 1]);
-}
-
-// The flag of getopt's answer opt: a switch's short option is its first letter.
-static int flag_index(int opt) {
-  int i = 0;
-  while (opt < FLAG_VAL && (flags[i].kind < F_SWITCH || flags[i].name[0] != opt))
-    i++;
-  return opt < FLAG_VAL ? i : opt - FLAG_VAL;
+// The help's head: the usage line and the model (malloc'd).
+static char *usage_head(const char *prog, const TrainModel *m) {
+  static const char fmt[] =
+      "Usage: %s --data FILE [OPTIONS]\nTrain model '%s': %d tokens a sequence, a vocabulary "
+      "of %d.\nProgress lines and the report go to stdout, errors to stderr. Exit status: 0 "
+      "done, 1 bad input,\n2 usage error.\n\n";
+  int n = snprintf(NULL, 0, fmt, prog, model_name(m), m->seq, m->vocab);
+  char *head = n > 0 ? malloc((size_t)n + 1) : NULL;
+  if (head)
+    snprintf(head, (size_t)n + 1, fmt, prog, model_name(m), m->seq, m->vocab);
+  return head;
 }
 
 // The flags' values, or the exit status for help and usage errors.
 static int parse_flags(TrainArgs *a, const char *prog, int argc, char **argv,
                        const TrainModel *m) {
-  struct option opts[NFLAGS + 1] = {{0}};
-  for (int i = 0; i < NFLAGS; i++)
-    opts[i] = (struct option){flags[i].name, flags[i].kind >= F_SWITCH     ? no_argument
-                                             : flags[i].kind == F_OPTIONAL ? optional_argument
-                                                                           : required_argument,
-                              NULL, FLAG_VAL + i};
+  char *head = usage_head(prog, m);
+  OptSpec spec = {.prog = prog, .opts = flags, .nopts = NFLAGS, .usage = head};
+  int first;
   *a = arg_defaults;
-  optind = 0; // a fresh scan: train_main may run more than once in a process
-  opterr = 0;
-  for (int opt, rc; (opt = getopt_long(argc, argv, "+:hq", opts, NULL)) != -1;) {
-    if (opt == '?' || opt == ':')
-      return bad_option(prog, opt, argv);
-    int i = flag_index(opt);
-    const char *v = optarg;
-    if (flags[i].kind == F_OPTIONAL && !v) // "--resume PATH" as well as "--resume=PATH"
-      v = optind < argc && argv[optind][0] != '-' ? argv[optind++] : "latest";
-    if ((rc = set_flag(a, prog, &flags[i], v, m)) != GO_ON)
-      return rc;
-  }
-  if (optind < argc)
-    return usage_error(prog, "unexpected argument '%s'", argv[optind]);
+  OptStatus st = opts_parse(&spec, a, argc, argv, &first);
+  free(head);
+  if (st != OPT_STATUS_OK)
+    return st == OPT_STATUS_HELP ? 0 : 2;
+  if (first < argc)
+    return usage_error(prog, "unexpected argument '%s'", argv[first]);
   return GO_ON;
 }
 
