@@ -21,10 +21,13 @@ for m in "${models[@]}"; do
   [ -r "$anet" ] || die "$anet: no such model (MODEL: stories15m, stories110m or a .anet path)"
 done
 
-data_dir=${ANEC_BENCH_DATA:-$src/../shared/data}
-text=$data_dir/tinystories_excerpt.txt tok=$data_dir/llama2c/tokenizer.bin
+# The corpus and the llama2.c tokenizer: samples/data, or ANEC_BENCH_DATA=DIR with
+# DIR/tinystories_excerpt.txt and DIR/tokenizer.bin (or DIR/llama2c/tokenizer.bin).
+data_dir=${ANEC_BENCH_DATA:-$src/samples/data}
+text=$data_dir/tinystories_excerpt.txt tok=$data_dir/tokenizer.bin
+[ -r "$tok" ] || [ ! -r "$data_dir/llama2c/tokenizer.bin" ] || tok=$data_dir/llama2c/tokenizer.bin
 if [ ! -r "$text" ] || [ ! -r "$tok" ]; then
-  die "missing $text or $tok (the shared data; set ANEC_BENCH_DATA to its directory)"
+  die "missing $text or $tok (ANEC_BENCH_DATA=DIR: a directory with tinystories_excerpt.txt and tokenizer.bin; default $src/samples/data)"
 fi
 py=${ANEC_BENCH_PYTHON:-/usr/bin/python3}
 warm=${ANEC_BENCH_WARMUP:-2} steps=${ANEC_BENCH_STEPS:-5}

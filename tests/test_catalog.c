@@ -1,8 +1,8 @@
 // test_catalog.c — the constraint catalog against its document, and the
 // target profiles: every rule ID of ane-constraints.md exactly once, IDs
 // and confidences that agree, per-chip values and switches, op sets.
-// NOTE: this reads ANEC_SOURCE_DIR/../shared/design/ane-constraints.md, the
-// design document outside the repository that the catalog transcribes.
+// The document is tests/data/ane-constraints.md, the design note that the
+// catalog transcribes (its "| ANE-" table rows: ID and confidence).
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -38,7 +38,7 @@ static void last_cell_word(const char *line, char *out, size_t n) {
 
 // The rows of the catalog's tables: lines that start with "| ANE-".
 static int doc_rules(DocRule *out) {
-  const char *path = ANEC_SOURCE_DIR "/../shared/design/ane-constraints.md";
+  const char *path = ANEC_SOURCE_DIR "/tests/data/ane-constraints.md";
   FILE *f = fopen(path, "r");
   if (!f)
     fail_msg("cannot open %s", path);

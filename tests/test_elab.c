@@ -1023,18 +1023,13 @@ static void test_sample_loss_kinds(void **state) {
 // The llama2.c checkpoint of stories260K: a 28-byte header (7 int32), then
 // float32 weights, then the RoPE tables freq_cis_real and freq_cis_imag
 // (seq * head_size / 2 floats each), the classifier shared with the embedding.
-// NOTE: this reads ANEC_SOURCE_DIR/../shared/data/llama2c, outside the repo;
-// the test is skipped when the file is not there.
+// The checkpoint is tests/data/llama2c/stories260K_plctlab.bin.
 static void test_stories260k_matches_checkpoint(void **state) {
   T *t = *state;
-  char path[512];
-  snprintf(path, sizeof path, "%s/../shared/data/llama2c/stories260K_plctlab.bin",
-           ANEC_SOURCE_DIR);
+  const char *path = ANEC_SOURCE_DIR "/tests/data/llama2c/stories260K_plctlab.bin";
   struct stat st;
-  if (stat(path, &st) != 0) {
-    print_message("skipping: %s not found\n", path);
-    skip();
-  }
+  if (stat(path, &st) != 0)
+    fail_msg("%s not found", path);
   FILE *f = fopen(path, "rb");
   assert_non_null(f);
   int32_t hdr[7]; // dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len

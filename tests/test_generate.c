@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STORIES260K ANEC_SOURCE_DIR "/../shared/data/llama2c/stories260K_plctlab.bin"
+#define STORIES260K ANEC_SOURCE_DIR "/tests/data/llama2c/stories260K_plctlab.bin"
 #define MODEL ANEC_SOURCE_DIR "/samples/stories260k.anet"
 
 typedef struct Fixture {

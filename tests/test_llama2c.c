@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define STORIES260K ANEC_SOURCE_DIR "/../shared/data/llama2c/stories260K_plctlab.bin"
+#define STORIES260K ANEC_SOURCE_DIR "/tests/data/llama2c/stories260K_plctlab.bin"
 #define FILE_BYTES 1056540
 
 typedef struct Dir {

@@ -16,9 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
-// The corpus lives next to the repository, in ../shared (tests run from the
-// source tree, where that path exists; CI checks it out the same way).
-#define CORPUS ANEC_SOURCE_DIR "/../shared/mil-corpus/apple-printed"
+// The corpus: tests/data/mil-corpus (sources and licences in its README.md).
+#define CORPUS ANEC_SOURCE_DIR "/tests/data/mil-corpus/apple-printed"
 
 //
 // Helpers

@@ -2,7 +2,7 @@
 // every target (no crash, every finding names a real, checkable rule, in
 // source order), accepted kernels, and weight files next to the program.
 // Per-rule outputs of the command are golden cases (golden/milcheck.test).
-// NOTE: this reads ANEC_SOURCE_DIR/../shared/mil-corpus, outside the repo.
+// The corpus: tests/data/mil-corpus.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -90,7 +90,7 @@ static MilCheck check(const MilProgram *p, const char *target) {
 
 static void test_corpus(void **state) {
   (void)state;
-  const char *dir = ANEC_SOURCE_DIR "/../shared/mil-corpus/apple-printed";
+  const char *dir = ANEC_SOURCE_DIR "/tests/data/mil-corpus/apple-printed";
   DIR *d = opendir(dir);
   if (!d)
     fail_msg("cannot open %s", dir);
@@ -123,7 +123,7 @@ static void test_corpus_findings(void **state) {
   (void)state;
   RtDiag rd = {.out = stderr};
   MilProgram *p = mil_read_file(
-      ANEC_SOURCE_DIR "/../shared/mil-corpus/apple-printed/fixtures-flexible-gather.mil", &rd);
+      ANEC_SOURCE_DIR "/tests/data/mil-corpus/apple-printed/fixtures-flexible-gather.mil", &rd);
   assert_non_null(p);
   MilCheck c = check(p, "m4");
   assert_int_equal(count_rule(&c, RULE_T08, SEV_ERROR), 2); // less, gather

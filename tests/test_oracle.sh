@@ -21,7 +21,7 @@ py=${1:-/usr/bin/python3}
 ref=${2:-build/tests/ref_logits}
 src=${3:-$(cd "$(dirname "$0")/.." && pwd)}
 oracle=$src/tests/oracle/torch_step.py
-model=$src/../shared/data/llama2c/stories260K_plctlab.bin
+model=$src/tests/data/llama2c/stories260K_plctlab.bin
 
 if ! "$py" -c 'import torch, numpy' 2>/dev/null; then
   [ "${ANEC_REQUIRE_ORACLE:-0}" = 1 ] && { echo "FAIL: $py cannot import torch and numpy"; exit 1; }
@@ -29,7 +29,7 @@ if ! "$py" -c 'import torch, numpy' 2>/dev/null; then
   exit 77
 fi
 [ -x "$ref" ] || { echo "FAIL: no ref_logits helper at $ref"; exit 1; }
-[ -f "$model" ] || { echo "FAIL: $model not found (stories260K, outside the repo)"; exit 1; }
+[ -f "$model" ] || { echo "FAIL: $model not found (stories260K, tests/data/llama2c)"; exit 1; }
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STORIES260K ANEC_SOURCE_DIR "/../shared/data/llama2c/stories260K_plctlab.bin"
+#define STORIES260K ANEC_SOURCE_DIR "/tests/data/llama2c/stories260K_plctlab.bin"
 
 static int setup(void **state) {
   L2cCheckpoint *ck = malloc(sizeof *ck);
