@@ -60,11 +60,13 @@ static int read_stream(FILE *fp, char **text, size_t *len) {
 }
 
 static int read_file(const char *path, char **text, size_t *len) {
-  FILE *fp = fopen(path, "rb");
-  if (!fp)
-    return errno;
+  FILE *fp;
+  uint64_t size;
+  int err = rt_open_regular(path, SOURCE_MAX, &fp, &size);
+  if (err)
+    return err == RT_ETOOBIG ? EFBIG : err;
   errno = 0;
-  int err = read_stream(fp, text, len);
+  err = read_stream(fp, text, len);
   fclose(fp);
   return err;
 }
@@ -111,7 +113,7 @@ int source_load(Diag *d, const char *path) {
     return -1;
   }
   if (err) {
-    diag_error(d, loc_none(), "cannot read '%s': %s", path, strerror(err));
+    diag_error(d, loc_none(), "cannot read '%s': %s", path, rt_open_strerror(err));
     return -1;
   }
   if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)

@@ -1,7 +1,9 @@
 // test_ckpt.c — runtime/ckpt.c: bit-exact round trips and the file layout;
 // every truncation and every corrupted byte refused with the reader's
 // buffers untouched; wrong model, tensor names, counts, magic and version
-// refused with their messages; failed writes that leave nothing behind and
+// refused with their messages; impossible values under a valid checksum
+// (non-finite weights, negative second moments, absurd steps and loss
+// scales) refused; failed writes that leave nothing behind and
 // an existing checkpoint intact; overwrites that replace the file whole.
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,7 +35,8 @@ typedef struct Model {
 static const char *const names[NT] = {"tok_emb", "layers.0.wq", "empty"};
 static const int64_t counts[NT] = {6, 5, 0};
 
-// Values from seed, with the special ones a checkpoint must keep bit for bit.
+// Values from seed, with the special ones a checkpoint must keep bit for bit:
+// any finite weight and first moment, second moments not negative.
 static void model_init(Model *m, uint32_t seed) {
   memset(m, 0, sizeof *m);
   uint32_t s = seed;
@@ -41,9 +44,11 @@ static void model_init(Model *m, uint32_t seed) {
     for (int k = 0; k < 3; k++)
       for (int j = 0; j < 6; j++) {
         s = s * 1664525u + 1013904223u;
-        memcpy(&m->data[i][k][j], &s, 4);
+        uint32_t bits = (s >> 23 & 0xFF) == 0xFF ? s ^ 0x40000000u : s; // finite
+        bits = k == 2 ? bits & 0x7FFFFFFFu : bits;                        // v >= 0
+        memcpy(&m->data[i][k][j], &bits, 4);
       }
-  const uint32_t special[] = {0x7FC12345, 0x80000000, 0x00000001, 0x7F800000, 0xFF800000};
+  const uint32_t special[] = {0x7F7FFFFF, 0x80000000, 0x00000001, 0xFF7FFFFF, 0x00800000};
   memcpy(m->data[0][0], special, sizeof special);
   for (int i = 0; i < NT; i++) {
     float *w = counts[i] ? m->data[i][0] : NULL;
@@ -179,7 +184,7 @@ static void test_round_trip(void **state) {
   unsigned char *f = read_bytes(t->path, &n);
   assert_int_equal(n, 76 + (1 + 7 + 8 + 72) + (1 + 11 + 8 + 60) + (1 + 5 + 8) + 8);
   assert_memory_equal(f, "ANECKPT\0\x02\0\0\0\xEF\xCD\xAB\x89\x67\x45\x23\x01", 20);
-  assert_memory_equal(f + 72, "\x03\0\0\0\x07tok_emb\x06\0\0\0\0\0\0\0\x45\x23\xC1\x7F", 24);
+  assert_memory_equal(f + 72, "\x03\0\0\0\x07tok_emb\x06\0\0\0\0\0\0\0\xFF\xFF\x7F\x7F", 24);
   uint64_t h = 0xcbf29ce484222325ull; // FNV-1a 64
   for (size_t i = 0; i < n - 8; i++)
     h = (h ^ f[i]) * 0x100000001b3ull;
@@ -276,6 +281,42 @@ static void test_wrong_model(void **state) {
   expect_mismatch(t, &m, "tensor 0 is 't?\?', this model's is 'tok_emb'\n");
 }
 
+// A checkpoint written with one impossible value (a valid checksum: crafted,
+// not corrupted) must be refused naming it, the reader's buffers untouched.
+static void expect_impossible(T *t, Model *m, const char *msg) {
+  assert_true(ckpt_write(t->path, &m->c, &t->d));
+  expect_refused(t, msg);
+  model_init(m, 8);
+}
+
+static void test_impossible_values(void **state) {
+  T *t = *state;
+  Model m;
+  model_init(&m, 8);
+  m.c.loss_scale = INFINITY;
+  expect_impossible(t, &m, "error: impossible loss scale (step 1242, loss scale inf");
+  m.c.loss_scale = 0.0f;
+  expect_impossible(t, &m, "error: impossible loss scale");
+  m.c.step = (int64_t)1 << 62;
+  expect_impossible(t, &m, "error: impossible step (step 4611686018427387904,");
+  m.c.step = -1;
+  expect_impossible(t, &m, "error: impossible step");
+  m.c.skipped = m.c.step + 1;
+  expect_impossible(t, &m, "error: impossible count of skipped steps");
+  m.c.good_steps = -3;
+  expect_impossible(t, &m, "error: impossible count of good steps");
+  m.c.cursor.next = -1;
+  expect_impossible(t, &m, "error: impossible data cursor");
+  m.data[1][0][3] = NAN;
+  expect_impossible(t, &m, "error: tensor 'layers.0.wq': weight 3 is nan; a checkpoint holds "
+                    "finite values\n");
+  m.data[0][1][5] = -INFINITY;
+  expect_impossible(t, &m, "error: tensor 'tok_emb': AdamW first moment 5 is -inf");
+  m.data[1][2][0] = -1.0f;
+  expect_impossible(t, &m, "error: tensor 'layers.0.wq': AdamW second moment 0 is -1; a "
+                    "checkpoint holds finite values, not negative\n");
+}
+
 static void test_not_a_file(void **state) {
   T *t = *state;
   snprintf(t->path, sizeof t->path, "%s/missing.ckpt", t->dir);
@@ -368,6 +409,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
       cmocka_unit_test_setup_teardown(test_corrupted, setup, teardown),
       cmocka_unit_test_setup_teardown(test_wrong_model, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_impossible_values, setup, teardown),
       cmocka_unit_test_setup_teardown(test_not_a_file, setup, teardown),
       cmocka_unit_test_setup_teardown(test_failed_write, setup, teardown),
       cmocka_unit_test_setup_teardown(test_failed_write_keeps_old, setup, teardown),

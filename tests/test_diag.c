@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 // A Diag writing into a temporary file, and what it wrote.
@@ -461,9 +462,22 @@ static void test_source_missing(void **state) {
 static void test_source_directory(void **state) {
   Fixture *fx = *state;
   char expect[256];
-  snprintf(expect, sizeof expect, "anec: error: cannot read '%s': %s\n", fx->dir,
-           strerror(EISDIR));
+  snprintf(expect, sizeof expect, "anec: error: cannot read '%s': not a regular file\n",
+           fx->dir);
   assert_int_equal(source_load(&fx->d, fx->dir), -1);
+  assert_string_equal(output(fx), expect);
+}
+
+// A FIFO is refused at once, not waited on (opening it would block until a
+// writer came).
+static void test_source_fifo(void **state) {
+  Fixture *fx = *state;
+  char path[300], expect[400];
+  snprintf(path, sizeof path, "%s/model.fifo", fx->dir);
+  assert_int_equal(mkfifo(path, 0600), 0);
+  snprintf(expect, sizeof expect, "anec: error: cannot read '%s': not a regular file\n", path);
+  assert_int_equal(source_load(&fx->d, path), -1);
+  unlink(path);
   assert_string_equal(output(fx), expect);
 }
 
@@ -551,7 +565,7 @@ int main(void) {
       T(test_source_nul),         T(test_source_bad_byte),
       T(test_source_overlong),    T(test_source_surrogate),
       T(test_source_truncated),   T(test_source_too_high),
-      T(test_source_missing),     T(test_source_directory),
+      T(test_source_missing),     T(test_source_directory),   T(test_source_fifo),
       T(test_source_too_large),   T(test_source_large_file_late_error),
       T(test_prelude),            T(test_utf8_decode),
   };

@@ -308,6 +308,17 @@ static void test_bad_files(void **state) {
                                "found 28");
   expect_error(&dir, file, n / 2, "found 528,270");
   expect_error(&dir, file, n - 1, "truncated: expected 1,056,540 bytes");
+  // Weights that are not finite: the first bad tensor and index named.
+  unsigned char keep[4];
+  const uint32_t nan_bits = 0x7FC00000, inf_bits = 0xFF800000;
+  size_t wq3 = 28 + 4 * (512 * 64 + 5 * 64 + 3); // wq[0][0][3], after tok_emb and rms_att
+  memcpy(keep, file + wq3, 4);
+  memcpy(file + wq3, &nan_bits, 4);
+  expect_error(&dir, file, n, "error: tensor 'wq' holds nan at index 3: weights must be finite");
+  memcpy(file + 28 + 4 * 7, &inf_bits, 4);
+  expect_error(&dir, file, n, "error: tensor 'tok_emb' holds -inf at index 7");
+  memcpy(file + wq3, keep, 4);
+  memcpy(file + 28 + 4 * 7, keep, 4);
   file = realloc(file, n + 1);
   file[n] = 0;
   expect_error(&dir, file, n + 1, "trailing bytes: expected 1,056,540 bytes");

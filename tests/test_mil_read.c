@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 // The corpus: tests/data/mil-corpus (sources and licences in its README.md).
@@ -523,9 +524,71 @@ static void test_read_file_errors(void **state) {
   buf_open(&b);
   RtDiag d = {.out = b.fp};
   assert_null(mil_read_file("/nonexistent/model.mil", &d));
+  // A path directly under '/': its directory "/" (dir_of wrote 2 bytes into
+  // 1 here; ASan reports it).
+  assert_null(mil_read_file("/anec-no-such-file.mil", &d));
+  // Not regular files: refused before reading (a device would be read for
+  // ever, a FIFO would block the open).
+  assert_null(mil_read_file("/dev/zero", &d));
+  char fifo[] = "/tmp/test_mil_read.fifo.XXXXXX";
+  int fd = mkstemp(fifo);
+  assert_true(fd >= 0);
+  close(fd);
+  unlink(fifo);
+  assert_int_equal(mkfifo(fifo, 0600), 0);
+  assert_null(mil_read_file(fifo, &d));
+  unlink(fifo);
   buf_close(&b);
-  assert_string_equal(b.s, "/nonexistent/model.mil: error: cannot read: No such file or directory\n");
+  char want[600];
+  snprintf(want, sizeof want,
+           "/nonexistent/model.mil: error: cannot open: No such file or directory\n"
+           "/anec-no-such-file.mil: error: cannot open: No such file or directory\n"
+           "/dev/zero: error: cannot open: not a regular file\n"
+           "%s: error: cannot open: not a regular file\n", fifo);
+  assert_string_equal(b.s, want);
   free(b.s);
+}
+
+// BLOBFILE paths stay inside the program's directory: absolute paths and
+// ".." components are refused at the path, as parse errors.
+static void test_blob_paths_confined(void **state) {
+  (void)state;
+  static const char *const bad[] = {"/etc/passwd", "@model_path/../secret.bin",
+                                    "weights/../../x.bin", "@model_path/..", "..",
+                                    "@model_pathweights/w.bin", "@model_path/"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    char src[600];
+    snprintf(src, sizeof src,
+             "program(1.3)\n{\n  func main<ios18>(tensor<fp16, [1, 1]> x) {\n"
+             "    tensor<fp16, [1, 1]> w = const()[name = string(\"w\"), val = "
+             "tensor<fp16, [1, 1]>(BLOBFILE(path = string(\"%s\"), offset = uint64(64)))];\n"
+             "    tensor<fp16, [1, 1]> y = add(x = x, y = w)[name = string(\"y\")];\n"
+             "  } -> (y);\n}\n", bad[i]);
+    Buf b;
+    buf_open(&b);
+    RtDiag d = {.out = b.fp};
+    MilProgram *p = mil_read_text("m.mil", src, strlen(src), "/models/m", &d);
+    buf_close(&b);
+    if (p || !strstr(b.s, "leaves the program's directory"))
+      fail_msg("BLOBFILE path \"%s\" was accepted:\n%s", bad[i], b.s);
+    free(b.s);
+  }
+  const char *good[] = {"@model_path/weights/weight.bin", "weights/w.bin", "a..b/w.bin"};
+  for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+    char src[600];
+    snprintf(src, sizeof src,
+             "program(1.3)\n{\n  func main<ios18>(tensor<fp16, [1, 1]> x) {\n"
+             "    tensor<fp16, [1, 1]> w = const()[name = string(\"w\"), val = "
+             "tensor<fp16, [1, 1]>(BLOBFILE(path = string(\"%s\"), offset = uint64(64)))];\n"
+             "    tensor<fp16, [1, 1]> y = add(x = x, y = w)[name = string(\"y\")];\n"
+             "  } -> (y);\n}\n", good[i]);
+    RtDiag d = {.out = stderr};
+    MilProgram *p = mil_read_text("m.mil", src, strlen(src), "/models/m", &d);
+    assert_non_null(p);
+    const MilValue *v = p->funcs[0].ops[0].attrs[1].value;
+    assert_non_null(strstr(v->blob_file, "/models/m/"));
+    mil_free(p);
+  }
 }
 
 //
@@ -760,7 +823,7 @@ static void test_milblob_write_errors(void **state) {
   buf_close(&b);
   assert_string_equal(b.s, "/tmp/never.bin: error: blob 0 has unknown dtype 77\n"
                            "/nonexistent/dir/w.bin: error: cannot write: No such file or directory\n"
-                           "/nonexistent/w.bin: error: cannot read: No such file or directory\n");
+                           "/nonexistent/w.bin: error: cannot open: No such file or directory\n");
   free(b.s);
 }
 
@@ -776,6 +839,7 @@ int main(void) {
       cmocka_unit_test(test_error_nesting_and_truncation),
       cmocka_unit_test(test_error_recovery),
       cmocka_unit_test(test_read_file_errors),
+      cmocka_unit_test(test_blob_paths_confined),
       cmocka_unit_test(test_prefixes),
       cmocka_unit_test(test_random_mutations),
       cmocka_unit_test(test_op_table),

@@ -33,6 +33,21 @@ static void test_argmax(void **state) {
   sampler_free(&s);
 }
 
+// Logits a broken model gives (NaN, +inf, nothing finite) sample nothing, at
+// every temperature: the caller reports them instead of printing ids.
+static void test_non_finite_logits(void **state) {
+  (void)state;
+  for (int k = 0; k < 2; k++) {
+    Sampler s;
+    sampler_init(&s, 3, k ? 0.8f : 0.0f, 0.9f, 1);
+    float a[] = {1, NAN, 2}, b[] = {1, INFINITY, 2}, c[] = {-INFINITY, -INFINITY, -INFINITY};
+    assert_int_equal(sampler_sample(&s, a), -1);
+    assert_int_equal(sampler_sample(&s, b), -1);
+    assert_int_equal(sampler_sample(&s, c), -1);
+    sampler_free(&s);
+  }
+}
+
 // The ids llama2.c's sampler draws from {0.1, 0.2, 0.3, 0.4} with seed 1234
 // (its xorshift* coins: 0.7357, 0.3041, 0.4109, ...; computed separately).
 static void test_known_sequence(void **state) {
@@ -116,7 +131,9 @@ static void test_degenerate(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_argmax),      cmocka_unit_test(test_known_sequence),
+      cmocka_unit_test(test_argmax),
+      cmocka_unit_test(test_non_finite_logits),
+      cmocka_unit_test(test_known_sequence),
       cmocka_unit_test(test_frequencies), cmocka_unit_test(test_topp),
       cmocka_unit_test(test_temperature), cmocka_unit_test(test_degenerate),
   };

@@ -321,8 +321,18 @@ static void test_small_vocab(void **state) {
   assert_int_equal(write(fd, bytes, n), (ssize_t)n);
   close(fd);
   Tokenizer t;
-  RtDiag d = {.out = stderr};
-  assert_true(tok_load(path, 5, &t, &d));
+  char buf[512] = "";
+  FILE *out = fmemopen(buf, sizeof buf, "w");
+  RtDiag d = {.out = out};
+  assert_true(tok_load(path, 4, &t, &d)); // more pieces than the model's vocabulary: said
+  tok_free(&t);
+  assert_true(tok_load(path, 5, &t, &d)); // exactly the vocabulary: nothing to say
+  fclose(out);
+  assert_int_equal(d.errors, 0);
+  char want_warning[400];
+  snprintf(want_warning, sizeof want_warning, "%s: warning: holds more pieces than the model's "
+           "vocabulary of 4: ids from 4 on are not used\n", path);
+  assert_string_equal(buf, want_warning);
   unlink(path);
   int ids[16];
   int want[] = {1, 4, 4, 0, 2}; // BOS "aa" "aa" <unk> (for z) EOS

@@ -194,7 +194,8 @@ static bool generate(Gen *gen, const GenArgs *a, const Tokenizer *tok, Diag *d) 
   sampler_init(&s, (int)gen->vocab, (float)a->temperature, (float)a->topp, a->seed);
   float *row = malloc(sizeof(float) * (size_t)gen->vocab);
   bool ok = row != NULL;
-  for (long t = 0; ok && t < a->max_tokens && gen->n < gen->seq; t++) {
+  long t = 0;
+  for (; ok && t < a->max_tokens && gen->n < gen->seq; t++) {
     for (int64_t i = 0; i < gen->seq; i++)
       gen->tokens[i] = i < gen->n ? (float)gen->ids[i] : 0.0f;
     ok = runner_run(gen->r, d);
@@ -202,11 +203,21 @@ static bool generate(Gen *gen, const GenArgs *a, const Tokenizer *tok, Diag *d) 
       break;
     memcpy(row, gen->logits + (gen->n - 1) * gen->vocab, sizeof(float) * (size_t)gen->vocab);
     int id = sampler_sample(&s, row);
+    if (id < 0) {
+      diag_error(d, loc_none(), "the logits after token %d are not finite (NaN or inf): the "
+                 "weights overflow the %s computation; nothing sampled", gen->n,
+                 a->prec == EXEC_FP16 ? "fp16" : "fp32");
+      ok = false;
+      break;
+    }
     emit_token(a, tok, gen->ids[gen->n - 1], id, t == 0);
     gen->ids[gen->n++] = id;
   }
   if (a->print_ids || tok || bytes_mode(a))
     putchar('\n');
+  if (ok && t < a->max_tokens)
+    diag_warning(d, loc_none(), "stopped after %ld of %ld tokens: the model's context of %lld "
+                 "tokens is full", t, a->max_tokens, (long long)gen->seq);
   free(row);
   sampler_free(&s);
   return ok;

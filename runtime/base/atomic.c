@@ -1,11 +1,13 @@
-// atomic.c — whole files and directories: reading one into memory (the
-// runtime's readers of tokenizers, datasets and checkpoints), mkdir -p, and writing an output file so
+// atomic.c — whole files and directories: opening and reading input files
+// (regular files only, of a bounded size: every reader of the toolchain goes
+// through rt_open_regular), mkdir -p, and writing an output file so
 // that it is either complete or absent: a temp file next to the target,
 // filled, flushed to disk, then renamed over it. Every writer of the
 // toolchain (IR dumps, .npy, weight blobs, checkpoints) uses it.
 #include "base.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -50,24 +52,69 @@ bool rt_write_atomic(const char *path, bool (*fill)(FILE *f, void *ctx), void *c
   return !err;
 }
 
-unsigned char *rt_read_file(const char *path, size_t *n, RtDiag *d) {
-  FILE *f = fopen(path, "rb");
+int rt_open_regular(const char *path, uint64_t max, FILE **f, uint64_t *size) {
+  *f = NULL;
+  // O_NONBLOCK: opening a FIFO for reading would wait for a writer.
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0)
+    return errno;
   struct stat st;
-  unsigned char *buf = NULL;
-  if (!f || fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
-    rt_error_file(d, path, "cannot open: %s", f ? "not a regular file" : strerror(errno));
-  else if ((uint64_t)st.st_size >= SIZE_MAX / 2 || !(buf = malloc((size_t)st.st_size + 1)))
-    rt_error_file(d, path, "out of memory for %lld bytes", (long long)st.st_size);
-  else if (fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-    rt_error_file(d, path, "read error: %s", ferror(f) ? strerror(errno) : "unexpected end");
-    free(buf), buf = NULL;
+  int err = fstat(fd, &st) != 0 ? errno : 0;
+  if (!err && !S_ISREG(st.st_mode))
+    err = RT_ENOTREG;
+  if (!err && (uint64_t)st.st_size > max)
+    err = RT_ETOOBIG;
+  if (!err && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0)
+    err = errno;
+  if (!err && !(*f = fdopen(fd, "rb")))
+    err = errno;
+  if (err) {
+    close(fd);
+    return err;
   }
-  if (buf)
-    buf[st.st_size] = '\0';
-  *n = buf ? (size_t)st.st_size : 0;
-  if (f)
-    fclose(f);
+  *size = (uint64_t)st.st_size;
+  return 0;
+}
+
+const char *rt_open_strerror(int err) {
+  if (err == RT_ENOTREG)
+    return "not a regular file";
+  if (err == RT_ETOOBIG)
+    return "file too large";
+  return strerror(err);
+}
+
+unsigned char *rt_read_file_max(const char *path, uint64_t max, size_t *n, RtDiag *d) {
+  FILE *f;
+  uint64_t size = 0;
+  unsigned char *buf = NULL;
+  int err = rt_open_regular(path, max, &f, &size);
+  *n = 0;
+  if (err == RT_ETOOBIG) {
+    rt_error_file(d, path, "cannot read: larger than %llu bytes", (unsigned long long)max);
+    return NULL;
+  }
+  if (err) {
+    rt_error_file(d, path, "cannot open: %s", rt_open_strerror(err));
+    return NULL;
+  }
+  if (size >= SIZE_MAX / 2 || !(buf = malloc((size_t)size + 1)))
+    rt_error_file(d, path, "out of memory for %llu bytes", (unsigned long long)size);
+  else if (fread(buf, 1, (size_t)size, f) != (size_t)size) {
+    rt_error_file(d, path, "read error: %s", ferror(f) ? strerror(errno) : "unexpected end");
+    free(buf);
+    buf = NULL;
+  }
+  fclose(f);
+  if (!buf)
+    return NULL;
+  buf[size] = '\0';
+  *n = (size_t)size;
   return buf;
+}
+
+unsigned char *rt_read_file(const char *path, size_t *n, RtDiag *d) {
+  return rt_read_file_max(path, RT_READ_MAX, n, d);
 }
 
 int rt_mkdirs(const char *dir) {

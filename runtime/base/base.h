@@ -72,8 +72,18 @@ void rt_warning(RtDiag *d, const char *file, const char *text, size_t len, SrcSp
 // renames it over `path`: complete or absent, never half-written. Reports
 // failures to `d` naming the file.
 bool rt_write_atomic(const char *path, bool (*fill)(FILE *f, void *ctx), void *ctx, RtDiag *d);
-// The whole of a regular file, malloc'd with a NUL after its n bytes; NULL
-// (reported, naming the file) when it cannot be read.
+// Every reader of a file opens it here: a regular file of at most max bytes,
+// opened without blocking on a FIFO or a device (refused, as are
+// directories: RT_ENOTREG), its size in *size. 0, an errno value, or RT_ENOTREG /
+// RT_ETOOBIG; rt_open_strerror says which in words.
+enum { RT_ENOTREG = -1, RT_ETOOBIG = -2 };
+int rt_open_regular(const char *path, uint64_t max, FILE **f, uint64_t *size);
+const char *rt_open_strerror(int err);
+// The whole of a regular file of at most max bytes, malloc'd with a NUL after
+// its n bytes; NULL (reported, naming the file) when it cannot be read.
+unsigned char *rt_read_file_max(const char *path, uint64_t max, size_t *n, RtDiag *d);
+// rt_read_file_max with RT_READ_MAX.
+#define RT_READ_MAX ((uint64_t)16 << 30)
 unsigned char *rt_read_file(const char *path, size_t *n, RtDiag *d);
 // Creates directory dir and its missing parents (mkdir -p); 0, or the errno
 // of the first failure (ENOTDIR when dir exists but is not a directory).

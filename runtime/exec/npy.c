@@ -280,9 +280,11 @@ static bool read_data(FILE *f, const char *path, const NpyHeader *h, RtTensor *t
 
 bool npy_read(const char *path, RtTensor *out, RtDiag *d) {
   memset(out, 0, sizeof *out);
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    rt_error_file(d, path, "cannot open: %s", strerror(errno));
+  FILE *f;
+  uint64_t size;
+  int err = rt_open_regular(path, RT_READ_MAX, &f, &size);
+  if (err) {
+    rt_error_file(d, path, "cannot open: %s", rt_open_strerror(err));
     return false;
   }
   NpyHeader h;

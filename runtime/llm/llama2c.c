@@ -207,19 +207,11 @@ static bool parse_header(const unsigned char *h, L2cConfig *c, const char *path,
 // The file opened, and its size; NULL (reported) if it cannot be opened or is
 // no regular file.
 static FILE *open_sized(const char *path, uint64_t *size, RtDiag *d) {
-  FILE *f = fopen(path, "rb");
-  struct stat st;
-  if (!f) {
-    rt_error_file(d, path, "cannot open: %s", strerror(errno));
-    return NULL;
-  }
-  if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)) {
-    *size = (uint64_t)st.st_size;
-    return f;
-  }
-  rt_error_file(d, path, "cannot open: not a regular file");
-  fclose(f);
-  return NULL;
+  FILE *f;
+  int err = rt_open_regular(path, RT_READ_MAX, &f, size);
+  if (err)
+    rt_error_file(d, path, "cannot open: %s", rt_open_strerror(err));
+  return err ? NULL : f;
 }
 
 static bool check_size(const L2cConfig *c, uint64_t have, const char *path, RtDiag *d) {
@@ -232,6 +224,23 @@ static bool check_size(const L2cConfig *c, uint64_t have, const char *path, RtDi
                 have < need ? "truncated" : "trailing bytes", group_digits(a, sizeof a, need), cs,
                 group_digits(b, sizeof b, have));
   return false;
+}
+
+// Every weight finite; else an error naming the first tensor and index that is not.
+static bool check_finite(const L2cCheckpoint *ck, const char *path, RtDiag *d) {
+  for (int k = 0; k < ck->n; k++) {
+    const L2cTensor *t = &ck->t[k];
+    int64_t count = 1;
+    for (int i = 0; i < t->rank; i++)
+      count *= t->dims[i];
+    for (int64_t i = 0; i < count; i++)
+      if (!isfinite(t->data[i])) {
+        rt_error_file(d, path, "tensor '%s' holds %g at index %lld: weights must be finite",
+                      t->name, (double)t->data[i], (long long)i);
+        return false;
+      }
+  }
+  return true;
 }
 
 static bool read_checkpoint(FILE *f, uint64_t size, const char *path, L2cCheckpoint *ck,
@@ -255,7 +264,7 @@ static bool read_checkpoint(FILE *f, uint64_t size, const char *path, L2cCheckpo
     rt_error_file(d, path, "read error: %s", ferror(f) ? strerror(errno) : "unexpected end");
     return false;
   }
-  return true;
+  return check_finite(ck, path, d);
 }
 
 bool l2c_read(const char *path, L2cCheckpoint *ck, RtDiag *d) {

@@ -98,6 +98,7 @@ typedef struct Sampler {
 
 void sampler_init(Sampler *s, int vocab, float temperature, float topp, uint64_t seed);
 // Samples one id in [0, vocab); overwrites logits with probabilities when T > 0.
+// -1 (nothing sampled) when a logit is NaN or +inf, or none is finite.
 int sampler_sample(Sampler *s, float *logits);
 void sampler_free(Sampler *s);
 

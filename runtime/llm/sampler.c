@@ -98,6 +98,14 @@ static int sample_topp(const float *p, int n, float topp, SamplerProb *pi, float
 
 int sampler_sample(Sampler *s, float *logits) {
   int n = s->vocab;
+  bool finite = false; // -inf is a masked logit; NaN, +inf or nothing finite is not
+  for (int i = 0; i < n; i++) {
+    if (isnan(logits[i]) || logits[i] == INFINITY)
+      return -1;
+    finite = finite || isfinite(logits[i]);
+  }
+  if (!finite)
+    return -1;
   if (n <= 1)
     return 0;
   if (s->temperature == 0.0f)

@@ -118,6 +118,11 @@ static bool parse_tokenizer(Tokenizer *t, const TokFile *f) {
     rt_error_file(f->d, f->path, "out of memory for %d pieces", t->vocab);
     return false;
   }
+  size_t end = 4 + 8 * (size_t)t->vocab + (text - (size_t)t->vocab); // after the last piece read
+  if (f->n > end)
+    rt_warning(f->d, f->path, NULL, 0, (SrcSpan){0, 0, 0, 0},
+               "holds more pieces than the model's vocabulary of %d: ids from %d on are not used",
+               t->vocab, t->vocab);
   return true;
 }
 

@@ -914,14 +914,30 @@ static bool is_scalar_of(const MilValue *v, MilDType dt) {
   return v->kind == MIL_V_TENSOR && v->type->rank == 0 && v->type->dtype == dt;
 }
 
+// Whether a weight path stays inside the program's directory: relative, no
+// ".." component.
+static bool blob_path_inside(const char *rel) {
+  if (rel[0] == '/')
+    return false;
+  for (const char *c = rel; *c; c += strcspn(c, "/"), c += *c == '/')
+    if (c[0] == '.' && c[1] == '.' && (c[2] == '/' || c[2] == '\0'))
+      return false;
+  return true;
+}
+
 // @model_path/x -> model_dir/x; relative paths are taken from model_dir too.
+// NULL for a path that would leave model_dir (absolute, or through "..").
 static char *blob_resolve(Parser *P, const char *path) {
-  const char *dir = P->p->model_dir;
-  if (!strncmp(path, "@model_path", 11))
-    return arena_printf(P->a, "%s%s", dir, path + 11);
-  if (path[0] == '/')
-    return arena_strdup(P->a, path);
-  return arena_printf(P->a, "%s/%s", dir, path);
+  const char *rel = path;
+  if (!strncmp(path, "@model_path", 11)) {
+    rel = path + 11;
+    if (*rel != '/')
+      return NULL;
+    rel++;
+  }
+  if (!*rel || !blob_path_inside(rel))
+    return NULL;
+  return arena_printf(P->a, "%s/%s", P->p->model_dir, rel);
 }
 
 // One `path = ...` or `offset = ...` of a BLOBFILE.
@@ -940,6 +956,9 @@ static bool parse_blob_field(Parser *P, MilValue *v, bool *has_path, bool *has_o
   } else if (path) {
     v->blob_path = x->s[0];
     v->blob_file = blob_resolve(P, x->s[0]);
+    if (!v->blob_file)
+      err_at(P, x->loc, "BLOBFILE path \"%s\" leaves the program's directory: weight files "
+             "are @model_path/... or relative, without '..'", x->s[0]);
   } else {
     v->blob_offset = (uint64_t)x->i[0];
   }
@@ -1409,52 +1428,22 @@ MilProgram *mil_read_text(const char *name, const char *text, size_t len, const 
 // The directory of path, as @model_path: "." for a bare file name.
 static char *dir_of(const char *path) {
   const char *slash = strrchr(path, '/');
-  size_t n = slash ? (size_t)(slash - path) : 1;
-  char *dir = malloc(n + 1);
-  if (dir) {
-    memcpy(dir, slash ? path : ".", n);
-    dir[n] = '\0';
-    if (slash == path)
-      strcpy(dir, "/");
-  }
-  return dir;
-}
-
-// All of the file into a malloc'ed buffer; 0 or an errno value.
-static int read_all(const char *path, char **text, size_t *len) {
-  FILE *fp = fopen(path, "rb");
-  if (!fp)
-    return errno;
-  size_t cap = 1 << 16, n = 0, got;
-  char *buf = malloc(cap);
-  while (buf && (got = fread(buf + n, 1, cap - n, fp)) > 0 && n <= MAX_FILE) {
-    n += got;
-    char *grown = n == cap ? realloc(buf, cap *= 2) : buf;
-    if (!grown)
-      free(buf);
-    buf = grown;
-  }
-  int err = !buf ? ENOMEM : ferror(fp) ? (errno ? errno : EIO) : n > MAX_FILE ? EFBIG : 0;
-  fclose(fp);
-  if (err)
-    free(buf);
-  *text = err ? NULL : buf;
-  *len = n;
-  return err;
+  if (!slash)
+    return strdup(".");
+  return slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
 }
 
 MilProgram *mil_read_file(const char *path, RtDiag *d) {
   RtDiag to_stderr = {.out = stderr};
   d = d ? d : &to_stderr;
-  char *text = NULL, *dir = dir_of(path);
-  size_t len = 0;
-  int err = read_all(path, &text, &len);
-  if (err || !dir) {
-    rt_error_file(d, path, "cannot read: %s", strerror(err ? err : ENOMEM));
-    free(dir);
+  char *dir = dir_of(path);
+  if (!dir) {
+    rt_error_file(d, path, "cannot read: %s", strerror(ENOMEM));
     return NULL;
   }
-  MilProgram *p = mil_read_text(path, text, len, dir, d);
+  size_t len = 0;
+  char *text = (char *)rt_read_file_max(path, MAX_FILE, &len, d);
+  MilProgram *p = text ? mil_read_text(path, text, len, dir, d) : NULL;
   free(text);
   free(dir);
   return p;

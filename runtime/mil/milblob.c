@@ -31,27 +31,10 @@ static bool dtype_known(uint32_t code) {
 // Reading
 //
 
-// All of path into f->bytes; 0 or an errno value.
-static int load(MilBlobFile *f, const char *path) {
-  FILE *fp = fopen(path, "rb");
-  if (!fp)
-    return errno;
-  size_t cap = 1 << 16, n = 0, got;
-  unsigned char *buf = malloc(cap);
-  while (buf && (got = fread(buf + n, 1, cap - n, fp)) > 0) {
-    n += got;
-    unsigned char *grown = n == cap ? realloc(buf, cap *= 2) : buf;
-    if (!grown)
-      free(buf);
-    buf = grown;
-  }
-  int err = !buf ? ENOMEM : ferror(fp) ? (errno ? errno : EIO) : 0;
-  fclose(fp);
-  if (err)
-    free(buf);
-  f->bytes = err ? NULL : buf;
-  f->len = n;
-  return err;
+// All of path, a regular file of at most RT_READ_MAX bytes, into f->bytes.
+static bool load(MilBlobFile *f, const char *path, RtDiag *d) {
+  f->bytes = rt_read_file(path, &f->len, d);
+  return f->bytes != NULL;
 }
 
 static bool check_header(const MilBlobFile *f, RtDiag *d) {
@@ -74,15 +57,15 @@ static bool check_header(const MilBlobFile *f, RtDiag *d) {
 
 bool milblob_open(MilBlobFile *f, const char *path, RtDiag *d) {
   memset(f, 0, sizeof *f);
-  int err = load(f, path);
-  size_t n = strlen(path);
-  f->path = malloc(n + 1);
-  if (err || !f->path) {
-    rt_error_file(d, path, "cannot read: %s", strerror(err ? err : ENOMEM));
+  f->path = strdup(path);
+  if (!f->path) {
+    rt_error_file(d, path, "cannot read: %s", strerror(ENOMEM));
+    return false;
+  }
+  if (!load(f, path, d)) {
     milblob_close(f);
     return false;
   }
-  memcpy(f->path, path, n + 1);
   if (!check_header(f, d)) {
     milblob_close(f);
     return false;

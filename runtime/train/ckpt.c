@@ -6,6 +6,7 @@
 #include "train.h"
 
 #include <fcntl.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -242,6 +243,35 @@ static bool check_tensor_data(CkptIn *in, const CkptTensor *want, int64_t count)
   return true;
 }
 
+// The first element of n floats at in->off that a trained tensor cannot hold
+// (not finite; negative for the second moments), as an index; -1 for none.
+static int64_t bad_float(const CkptIn *in, int64_t n, bool moment2) {
+  for (int64_t i = 0; i < n; i++) {
+    float x = bits_f32((uint32_t)rt_get_le(in->p + in->off + 4 * (size_t)i, 4));
+    if (!isfinite(x) || (moment2 && x < 0))
+      return i;
+  }
+  return -1;
+}
+
+// Weights, first and second moments of a tensor of `count` elements at
+// in->off: every value finite, the second moments not negative.
+static bool check_values(CkptIn *in, const char *name, int64_t count) {
+  static const char *const what[3] = {"weight", "AdamW first moment", "AdamW second moment"};
+  for (int k = 0; k < 3; k++) {
+    int64_t i = bad_float(in, count, k == 2);
+    if (i >= 0) {
+      float x = bits_f32((uint32_t)rt_get_le(in->p + in->off + 4 * (size_t)i, 4));
+      rt_error_file(in->d, in->path, "tensor '%s': %s %lld is %g; a checkpoint holds finite "
+                    "values%s", name, what[k], (long long)i, (double)x,
+                    k == 2 ? ", not negative" : "");
+      return false;
+    }
+    in->off += 4 * (size_t)count;
+  }
+  return true;
+}
+
 static void read_floats(CkptIn *in, float *x, int64_t n) {
   for (int64_t i = 0; i < n; i++, in->off += 4)
     x[i] = bits_f32((uint32_t)rt_get_le(in->p + in->off, 4));
@@ -256,7 +286,8 @@ static bool walk_tensors(CkptIn *in, const Ckpt *want, bool fill) {
     if (!check_tensor_head(in, i, t, &count) || !check_tensor_data(in, t, count))
       return false;
     if (!fill) {
-      in->off += (size_t)count * 12;
+      if (!check_values(in, t->name ? t->name : "", count))
+        return false;
       continue;
     }
     read_floats(in, t->w, count);
@@ -268,6 +299,30 @@ static bool walk_tensors(CkptIn *in, const Ckpt *want, bool fill) {
     return false;
   }
   return true;
+}
+
+static void read_scalars(const CkptIn *in, Ckpt *into);
+
+// The step, counters and loss scale within what a run can reach.
+static bool check_scalars(const CkptIn *in) {
+  Ckpt c;
+  read_scalars(in, &c);
+  const char *bad = NULL;
+  if (c.step < 0 || c.step > CKPT_MAX_STEP)
+    bad = "step";
+  else if (c.cursor.next < 0)
+    bad = "data cursor";
+  else if (!isfinite(c.loss_scale) || c.loss_scale < LOSS_SCALE_MIN || c.loss_scale > 0x1p64f)
+    bad = "loss scale";
+  else if (c.good_steps < 0 || c.good_steps > c.step)
+    bad = "count of good steps";
+  else if (c.skipped < 0 || c.skipped > c.step)
+    bad = "count of skipped steps";
+  if (bad)
+    rt_error_file(in->d, in->path, "impossible %s (step %lld, loss scale %g, good %lld, skipped "
+                  "%lld, cursor %lld)", bad, (long long)c.step, (double)c.loss_scale,
+                  (long long)c.good_steps, (long long)c.skipped, (long long)c.cursor.next);
+  return !bad;
 }
 
 static void read_scalars(const CkptIn *in, Ckpt *into) {
@@ -287,7 +342,8 @@ bool ckpt_read(const char *path, Ckpt *into, RtDiag *d) {
   if (!bytes)
     return false;
   CkptIn in = {path, bytes, n, 0, 0, d};
-  bool ok = check_frame(&in) && check_header(&in, into) && walk_tensors(&in, into, false);
+  bool ok = check_frame(&in) && check_header(&in, into) && check_scalars(&in) &&
+            walk_tensors(&in, into, false);
   if (ok) {
     in.off = CKPT_HEADER;
     walk_tensors(&in, into, true);

@@ -119,7 +119,10 @@ bool dataset_batch(const Dataset *ds, DataCursor *c, bool sequential, int seq, i
 //   (1..255), the name (no NUL), i64 element count, then count fp32
 //   weights, count AdamW m, count AdamW v; u64 FNV-1a 64 of every byte before it.
 //
+// A checkpoint's step is at most CKPT_MAX_STEP; its loss scale finite and at
+// least LOSS_SCALE_MIN; its weights and moments finite, second moments >= 0.
 enum { CKPT_VERSION = 2, CKPT_MAX_NAME = 255 };
+#define CKPT_MAX_STEP ((int64_t)1 << 48)
 typedef struct CkptTensor {
   const char *name;
   int64_t count;
