@@ -1,10 +1,25 @@
-// eval.h — host-side evaluation of a graph: the fp64 evaluator (the tests'
-// numerical oracle) and llama2.c checkpoints as parameter values.
+// eval.h — host-side values of a graph: parameter values (from the
+// initializers or llama2.c checkpoints) and the fp64 evaluator (the tests'
+// numerical oracle).
 #ifndef ANEC_EVAL_H
 #define ANEC_EVAL_H
 
 #include "ir.h"
 #include "llm.h"
+
+// params.c — parameter values: fp32, logical layout, by name
+typedef struct ParamSet {
+  Arena *arena;
+  StrMap map;           // param name -> float[numel]
+} ParamSet;
+void params_init(ParamSet *ps, Arena *a);
+// Values from the initializers for every param not yet set: deterministic
+// for a given name and seed.
+void params_init_random(ParamSet *ps, const Graph *g, uint64_t seed);
+void params_set(ParamSet *ps, const char *name, float *values); // not copied
+const float *params_get(const ParamSet *ps, const Node *param); // NULL if unset
+// A source node's values (params, constants, causal mask, RoPE tables).
+const float *params_source_values(const ParamSet *ps, const Node *n);
 
 // ireval.c — the logical graph evaluated directly in fp64: the
 // numerical oracle of the tests and the host's CPU fallback ops.

@@ -1,7 +1,6 @@
 // ir.h — the graph IR: sources and diagnostics, nodes and graphs with the
 // op table (ops.h), shape inference, the plan that lowering attaches
-// (kernels, schedule, buffers), parameter values, and the IR's text and
-// DOT forms. Built on the runtime's base; above the target.
+// (kernels, schedule, buffers), and the IR's text and DOT forms. Built on the runtime's base; above the target.
 #ifndef ANEC_IR_H
 #define ANEC_IR_H
 
@@ -213,8 +212,6 @@ int64_t shape_numel(const Shape *s);
 bool shape_eq(const Shape *a, const Shape *b);
 char *shape_str(Arena *a, const Shape *s);   // "[256, 288]"
 const char *dtype_name(DType t);             // "f32"
-char *fmt_count(char *buf, size_t n, int64_t v);              // "1,234,567"
-char *fmt_si(char *buf, size_t n, double v, const char *unit); // "2.10 GFLOP"
 int64_t node_flops(const Node *n);           // forward FLOPs of one node
 int64_t graph_param_count(const Graph *g);   // elements of all PARAMs
 int64_t graph_flops(const Graph *g);
@@ -297,19 +294,6 @@ struct Plan {
   int64_t arena_bytes;   // the memory plan's total
 };
 
-// params.c — parameter values: fp32, logical layout, by name
-typedef struct ParamSet {
-  Arena *arena;
-  StrMap map;           // param name -> float[numel]
-} ParamSet;
-void params_init(ParamSet *ps, Arena *a);
-// Values from the initializers for every param not yet set: deterministic
-// for a given name and seed.
-void params_init_random(ParamSet *ps, const Graph *g, uint64_t seed);
-void params_set(ParamSet *ps, const char *name, float *values); // not copied
-const float *params_get(const ParamSet *ps, const Node *param); // NULL if unset
-// A source node's values (params, constants, causal mask, RoPE tables).
-const float *params_source_values(const ParamSet *ps, const Node *n);
 
 
 #endif

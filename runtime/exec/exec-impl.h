@@ -1,8 +1,8 @@
-// exec.h — private to the reference executor (exec.c, exec_ops.c): buffers,
+// exec-impl.h — private to the reference executor (exec.c, exec_ops.c): buffers,
 // steps, the prepare-time helpers through which op kernels read their
-// operands and parameters, and the op table. The public API is in anert.h.
-#ifndef EXEC_H
-#define EXEC_H
+// operands and parameters, and the op table. The public API is in exec.h.
+#ifndef ANERT_EXEC_IMPL_H
+#define ANERT_EXEC_IMPL_H
 
 #include "exec.h"
 
