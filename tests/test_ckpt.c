@@ -1,7 +1,9 @@
-// test_ckpt.c — runtime/ckpt.c: bit-exact round trips and the file layout;
-// every truncation and every corrupted byte refused with the reader's
-// buffers untouched; wrong model, tensor names, counts, magic and version
-// refused with their messages; impossible values under a valid checksum
+// test_ckpt.c — runtime/ckpt.c: bit-exact round trips and the file layout
+// (version 3: the model hash, then the plan hash, read back); version 2
+// files read, their one hash as the plan's; the model hash covers names,
+// ranks and dims only; every truncation and every corrupted byte refused
+// with the reader's buffers untouched; wrong model, tensor names, counts,
+// magic and version refused with their messages; impossible values under a valid checksum
 // (non-finite weights, negative second moments, absurd steps and loss
 // scales) refused; failed writes that leave nothing behind and
 // an existing checkpoint intact; overwrites that replace the file whole.
@@ -24,6 +26,7 @@
 
 enum { NT = 3 };
 #define HASH 0x0123456789ABCDEFull
+#define PLAN 0x1122334455667788ull
 
 // A small model's training state: three tensors (one empty) and scalars.
 typedef struct Model {
@@ -55,8 +58,8 @@ static void model_init(Model *m, uint32_t seed) {
     m->t[i] = (CkptTensor){names[i], counts[i], w, w ? m->data[i][1] : NULL,
                            w ? m->data[i][2] : NULL};
   }
-  m->c = (Ckpt){HASH, 1234 + seed, 0xFEEDFACECAFEBEEFull ^ seed, {0xA5A5A5A5A5A5A5A5ull, 99},
-                65536.0f, 17, 5 + seed, NT, m->t};
+  m->c = (Ckpt){HASH, PLAN ^ seed, 1234 + seed, 0xFEEDFACECAFEBEEFull ^ seed,
+                {0xA5A5A5A5A5A5A5A5ull, 99}, 65536.0f, 17, 5 + seed, NT, m->t};
 }
 
 // Bitwise: the scalars and the elements of every tensor.
@@ -66,7 +69,7 @@ static bool model_eq(const Model *a, const Model *b) {
     for (int k = 0; k < 3; k++)
       if (memcmp(a->data[i][k], b->data[i][k], (size_t)counts[i] * sizeof(float)))
         return false;
-  return x->model_hash == y->model_hash &&
+  return x->model_hash == y->model_hash && x->plan_hash == y->plan_hash &&
          x->step == y->step && x->rng == y->rng && x->cursor.rng == y->cursor.rng &&
          x->cursor.next == y->cursor.next && !memcmp(&x->loss_scale, &y->loss_scale, 4) &&
          x->good_steps == y->good_steps && x->skipped == y->skipped;
@@ -182,9 +185,10 @@ static void test_round_trip(void **state) {
   assert_int_equal(t->d.errors, 0);
   size_t n;
   unsigned char *f = read_bytes(t->path, &n);
-  assert_int_equal(n, 76 + (1 + 7 + 8 + 72) + (1 + 11 + 8 + 60) + (1 + 5 + 8) + 8);
-  assert_memory_equal(f, "ANECKPT\0\x02\0\0\0\xEF\xCD\xAB\x89\x67\x45\x23\x01", 20);
-  assert_memory_equal(f + 72, "\x03\0\0\0\x07tok_emb\x06\0\0\0\0\0\0\0\xFF\xFF\x7F\x7F", 24);
+  assert_int_equal(n, 84 + (1 + 7 + 8 + 72) + (1 + 11 + 8 + 60) + (1 + 5 + 8) + 8);
+  assert_memory_equal(f, "ANECKPT\0\x03\0\0\0\xEF\xCD\xAB\x89\x67\x45\x23\x01"
+                         "\x89\x77\x66\x55\x44\x33\x22\x11\xD3\x04\0\0", 32); // seed 1
+  assert_memory_equal(f + 80, "\x03\0\0\0\x07tok_emb\x06\0\0\0\0\0\0\0\xFF\xFF\x7F\x7F", 24);
   uint64_t h = 0xcbf29ce484222325ull; // FNV-1a 64
   for (size_t i = 0; i < n - 8; i++)
     h = (h ^ f[i]) * 0x100000001b3ull;
@@ -210,7 +214,7 @@ static void test_truncated(void **state) {
     write_bytes(t->path, f, k);
     expect_refused(t, t->path);
   }
-  expect_diag(t, "/run.ckpt: error: truncated: 0 bytes; a checkpoint has at least 84\n");
+  expect_diag(t, "/run.ckpt: error: truncated: 0 bytes; a checkpoint has at least 92\n");
   expect_diag(t, "/run.ckpt: error: corrupted or truncated: the checksum of its ");
   unsigned char *longer = malloc(n + 1);
   memcpy(longer, f, n), longer[n] = 0;
@@ -240,9 +244,9 @@ static void test_corrupted(void **state) {
     }
   }
   expect_diag(t, "/run.ckpt: error: not an anec checkpoint (bad magic)\n");
-  expect_diag(t, "/run.ckpt: error: checkpoint format version 3 is not supported (this build "
-              "reads version 2)\n");
-  expect_diag(t, "/run.ckpt: error: corrupted or truncated: the checksum of its 258 bytes is ");
+  expect_diag(t, "/run.ckpt: error: checkpoint format version 515 is not supported (this build "
+              "reads versions 2 to 3)\n");
+  expect_diag(t, "/run.ckpt: error: corrupted or truncated: the checksum of its 266 bytes is ");
   free(f);
 }
 
@@ -279,6 +283,70 @@ static void test_wrong_model(void **state) {
   m.t[0].name = "t\x01\xFF";
   m.c.ntensors = 3;
   expect_mismatch(t, &m, "tensor 0 is 't?\?', this model's is 'tok_emb'\n");
+}
+
+// FNV-1a 64 of every byte before the last 8, stored in them.
+static void reseal(unsigned char *f, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < n - 8; i++)
+    h = (h ^ f[i]) * 0x100000001b3ull;
+  for (int i = 0; i < 8; i++)
+    f[n - 8 + i] = (unsigned char)(h >> 8 * i);
+}
+
+// A version 2 file (as anec wrote before version 3): no model hash, its one
+// hash the plan's. Read whatever the reader's model hash, the tensors still
+// checked; a different plan is the caller's to judge.
+static void test_version2(void **state) {
+  T *t = *state;
+  Model a, b;
+  model_init(&a, 15);
+  assert_true(ckpt_write(t->path, &a.c, &t->d));
+  size_t n;
+  unsigned char *f = read_bytes(t->path, &n);
+  memmove(f + 12, f + 20, n - 20); // the model hash out
+  n -= 8;
+  f[8] = 2;
+  reseal(f, n);
+  write_bytes(t->path, f, n);
+  model_init(&b, 16);
+  b.c.model_hash = 0xAAAAAAAAAAAAAAAAull, b.c.plan_hash = 0;
+  assert_true(ckpt_read(t->path, &b.c, &t->d));
+  assert_true(b.c.plan_hash == (PLAN ^ 15));
+  b.c.model_hash = HASH;
+  assert_true(model_eq(&a, &b));
+  assert_int_equal(t->d.errors, 0);
+  memcpy(f + 76 + 1, "TOK", 3); // another model's tensors
+  reseal(f, n);
+  write_bytes(t->path, f, n);
+  expect_refused(t, "/run.ckpt: error: tensor 0 is 'TOK_emb', this model's is 'tok_emb'\n");
+  write_bytes(t->path, f, 75);
+  expect_refused(t, "/run.ckpt: error: truncated: 75 bytes; a checkpoint has at least 84\n");
+  free(f);
+}
+
+// The model hash: the same tensors, the same hash whatever their decay or
+// initializer; another name, rank, dim or order, another hash.
+static void test_model_hash(void **state) {
+  (void)state;
+  TrainTensor a[2] = {{"emb", 2, {4, 8}, true, TINIT_NORMAL, 0.02},
+                      {"bias", 1, {8}, false, TINIT_ZEROS, 0}};
+  TrainTensor b[2];
+  uint64_t h = ckpt_model_hash(a, 2);
+  memcpy(b, a, sizeof b);
+  b[0].decay = false, b[0].init = TINIT_ONES, b[0].init_std = 1, b[1].dims[1] = 99;
+  assert_true(ckpt_model_hash(b, 2) == h); // dims past the rank do not count
+  b[0].dims[0] = 8, b[0].dims[1] = 4;
+  assert_true(ckpt_model_hash(b, 2) != h); // transposed: the same count
+  memcpy(b, a, sizeof b);
+  b[1].rank = 2, b[1].dims[0] = 1, b[1].dims[1] = 8;
+  assert_true(ckpt_model_hash(b, 2) != h);
+  memcpy(b, a, sizeof b);
+  b[1].name = "bias2";
+  assert_true(ckpt_model_hash(b, 2) != h);
+  b[0] = a[1], b[1] = a[0];
+  assert_true(ckpt_model_hash(b, 2) != h);
+  assert_true(ckpt_model_hash(a, 1) != h);
 }
 
 // A checkpoint written with one impossible value (a valid checksum: crafted,
@@ -409,6 +477,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
       cmocka_unit_test_setup_teardown(test_corrupted, setup, teardown),
       cmocka_unit_test_setup_teardown(test_wrong_model, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_version2, setup, teardown),
+      cmocka_unit_test(test_model_hash),
       cmocka_unit_test_setup_teardown(test_impossible_values, setup, teardown),
       cmocka_unit_test_setup_teardown(test_not_a_file, setup, teardown),
       cmocka_unit_test_setup_teardown(test_failed_write, setup, teardown),

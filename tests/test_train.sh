@@ -3,9 +3,10 @@
 # Shakespeare sample (2 layers, seq 64 here): the generated sources compile
 # warning-free with -Wall -Wextra, fp16 training with dynamic loss scaling
 # lowers the loss by at least 1.0 nat in 40 steps, a run of 10 steps and a
-# run of 5 + --resume 5 end in byte-identical checkpoints, weights staged
-# into the kernels follow the updates, and anec train builds once into its
-# cache and then reuses it.
+# run of 5 + --resume 5 end in byte-identical checkpoints (the log marking
+# the resume), a checkpoint resumes with a warning in a trainer of another
+# plan (--dw=cpu, --target m1), weights staged into the kernels follow the
+# updates, and anec train builds once into its cache and then reuses it.
 # Usage: test_train.sh ANEC SOURCE_DIR
 set -u
 anec=$1 src=$2
@@ -32,10 +33,29 @@ echo "loss: first $first, mean of the last five $last"
 # resume: 10 steps = 5 steps + resume 5, bit for bit
 common=(--data "$data" --steps 10 --batch 2 --lr 1e-3 -q)
 "$t/tr" "${common[@]}" --ckpt-dir "$t/a" >/dev/null || fail "run a"
-"$t/tr" "${common[@]}" --ckpt-dir "$t/b" --save-every 5 >/dev/null || fail "run b"
+"$t/tr" "${common[@]}" --ckpt-dir "$t/b" --save-every 5 --log-json "$t/b.json" >/dev/null ||
+  fail "run b"
 rm -f "$t/b/step-00000010.ckpt"
-"$t/tr" "${common[@]}" --ckpt-dir "$t/b" --resume latest >/dev/null || fail "run b resumed"
+"$t/tr" "${common[@]}" --ckpt-dir "$t/b" --resume latest --log-json "$t/b.json" >/dev/null ||
+  fail "run b resumed"
 cmp "$t/a/step-00000010.ckpt" "$t/b/step-00000010.ckpt" || fail "resumed run differs"
+grep -qx "{\"resume\": 5, \"from\": \"$t/b/step-00000005.ckpt\"}" "$t/b.json" ||
+  fail "no resume record in the log: $(cat "$t/b.json")"
+
+# another plan (the dW on the CPU, another ANE generation) resumes the same
+# tensors: a warning, not a refusal
+"$t/tr" --data "$data" --steps 2 --batch 2 -q --ckpt-dir "$t/p" >/dev/null || fail "run p"
+plan=(--data "$data" --steps 3 --batch 2 -q --resume "$t/p/step-00000002.ckpt")
+for other in --dw=cpu "--target m1"; do
+  d=$t/plan${other//[^a-z0-9]/}
+  # shellcheck disable=SC2086 # $other: one flag or a flag and its value
+  "$anec" build "$model" "${small[@]}" $other -o "$d" >"$d.out" 2>&1 ||
+    { cat "$d.out"; fail "anec build $other"; }
+  "$d" "${plan[@]}" --ckpt-dir "$d.ck" >"$d.out" 2>&1 || { cat "$d.out"; fail "resume $other"; }
+  grep -q "warning: resuming a checkpoint written by a different plan" "$d.out" ||
+    { cat "$d.out"; fail "resume $other: no warning"; }
+  [ -s "$d.ck/step-00000003.ckpt" ] || fail "resume $other: no step 3"
+done
 
 # staged weights follow the updates: the validation after 3 steps (kernels
 # keep their weights staged between updates) equals that of a fresh trainer

@@ -1,10 +1,16 @@
 // test_trainer.c — runtime/trainer.c through train_main with real files: a
 // bigram language model with exact fp32 gradients learns (its loss falls);
-// 2N steps = N steps + --resume + N steps bit for bit; batch and accum split
-// the same sequences alike; loss scaling skips a step with inf gradients;
-// usage errors exit 2, bad data, checkpoints and models exit 1 with the file
-// named once; a llama2.c-shaped model exports, re-imports and exports the
-// same bytes, and a config mismatch names its field.
+// 2N steps = N steps + --resume + N steps bit for bit; --resume latest
+// skips damaged checkpoints, naming them, and the log marks where the
+// resumed steps start; a checkpoint of another plan (or format version 2)
+// resumes with a warning, of other tensors' shapes not; batch and accum
+// split the same sequences alike; loss scaling skips a step with inf
+// gradients; usage errors exit 2, bad data, checkpoints, output paths and
+// models exit 1 with the file named once, output paths before any step;
+// write errors on the log or stdout stop the run with its state saved; a
+// llama2.c-shaped model exports, re-imports and exports the same bytes, a
+// failed export saves the weights elsewhere, and a config mismatch names
+// its field.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -33,6 +39,7 @@ typedef struct Bigram {
   int calls;   // step calls since open
   int inf_at;  // the call whose gradients get an inf; -1: none
   int fail_at; // the call that fails without a message; -1: none
+  const char *remove; // a directory removed at the first call (llama2.c model), or NULL
 } Bigram;
 
 static const TrainTensor bigram_tensors[] = {
@@ -97,7 +104,7 @@ static void bigram_close(TrainModel *m) {
 }
 
 static TrainModel bigram_model(Bigram *b) {
-  *b = (Bigram){0, -1, -1};
+  *b = (Bigram){0, -1, -1, NULL};
   return (TrainModel){.name = "bigram", .hash = 0xB1A9A7ull, .seq = SEQ, .vocab = V,
                       .ntensors = 2, .tensors = bigram_tensors, .self = b, .open = bigram_open,
                       .step = bigram_step, .eval = bigram_eval, .counters = bigram_counters,
@@ -147,6 +154,8 @@ static int teardown(void **state) {
   return 0;
 }
 
+#define RUN_TO(t, m, out, ...) run_to(t, m, out, (const char *const[]){__VA_ARGS__, NULL})
+
 // dir/name, valid until the teardown.
 static const char *P(T *t, const char *name) {
   assert_true(t->npaths < 32);
@@ -180,26 +189,32 @@ static int redirect(int fd, const char *path) {
   return saved;
 }
 
-// train_main(m, "train_test" args...) with stdout and stderr in t->out, t->err.
-static int run(T *t, TrainModel *m, const char *const *args) {
+// train_main(m, "train_test" args...) with stdout to `out` (NULL: a file
+// read into t->out) and stderr in t->err.
+static int run_to(T *t, TrainModel *m, const char *out, const char *const *args) {
   char *argv[64] = {"train_test"};
   int argc = 1;
   for (; args[argc - 1]; argc++)
     argv[argc] = (char *)args[argc - 1];
-  char out[512], err[512];
-  snprintf(out, sizeof out, "%s/.stdout", t->dir);
+  char file[512], err[512];
+  snprintf(file, sizeof file, "%s/.stdout", t->dir);
   snprintf(err, sizeof err, "%s/.stderr", t->dir);
   fflush(stdout), fflush(stderr);
-  int so = redirect(1, out), se = redirect(2, err);
+  int so = redirect(1, out ? out : file), se = redirect(2, err);
   int rc = train_main(m, argc, argv);
   fflush(stdout), fflush(stderr);
   dup2(so, 1), dup2(se, 2);
   close(so), close(se);
+  clearerr(stdout);
   size_t n;
   free(t->out), free(t->err);
-  t->out = read_text(out, &n);
+  t->out = out ? strdup("") : read_text(file, &n);
   t->err = read_text(err, &n);
   return rc;
+}
+
+static int run(T *t, TrainModel *m, const char *const *args) {
+  return run_to(t, m, NULL, args);
 }
 
 #define RUN(t, m, ...) run(t, m, (const char *const[]){__VA_ARGS__, NULL})
@@ -220,13 +235,17 @@ static int count_of(const char *text, const char *what) {
 // --log-json records
 //
 typedef struct Log {
-  int n;          // step records
+  int n;          // step records, those a resume replaced dropped
   double loss[256];
   bool skipped[256];
   int nval;
   double val[16];
+  int nresume;    // resume records
+  char from[512]; // the last one's checkpoint
 } Log;
 
+// A log as its reader sees it: {"resume": S, "from": P} drops the records
+// after step S, the next step record must be S + 1.
 static Log read_log(const char *path) {
   Log log = {0};
   size_t n;
@@ -235,7 +254,12 @@ static Log read_log(const char *path) {
     cJSON *j = cJSON_Parse(line);
     assert_non_null(j);
     cJSON *loss = cJSON_GetObjectItem(j, "loss"), *val = cJSON_GetObjectItem(j, "val_loss");
-    if (val)
+    cJSON *resume = cJSON_GetObjectItem(j, "resume");
+    if (resume) {
+      assert_true(resume->valueint >= 0 && resume->valueint <= log.n);
+      log.n = resume->valueint, log.nresume++;
+      snprintf(log.from, sizeof log.from, "%s", cJSON_GetObjectItem(j, "from")->valuestring);
+    } else if (val)
       log.val[log.nval++] = val->valuedouble;
     else {
       assert_int_equal(cJSON_GetObjectItem(j, "step")->valueint, log.n + 1);
@@ -292,7 +316,7 @@ static bool read_bigram_ckpt(const char *path, Ckpt *c, CkptTensor *ts) {
     ts[i] = (CkptTensor){bigram_tensors[i].name, n, calloc((size_t)n, 4), calloc((size_t)n, 4),
                          calloc((size_t)n, 4)};
   }
-  *c = (Ckpt){.model_hash = 0xB1A9A7ull, .ntensors = 2, .t = ts};
+  *c = (Ckpt){.model_hash = ckpt_model_hash(bigram_tensors, 2), .ntensors = 2, .t = ts};
   RtDiag d = {.out = stderr};
   return ckpt_read(path, c, &d);
 }
@@ -537,19 +561,14 @@ static void test_bad_input(void **state) {
   write_file(bad, bytes, n);
   free(bytes);
   BAD(t, &m, bad, "corrupted or truncated", "--data", DATA, "--resume", bad);
-  m.hash ^= 1;
-  BAD(t, &m, ckpt, "checkpoint '", "--data", DATA, "--resume", ckpt);
-  expect_in(t->err, "' is from a different model (hash 0x0000000000b1a9a7, this model "
-                    "0x0000000000b1a9a6)");
-  m.hash ^= 1;
   const char *empty = P(t, "empty");
   mkdir(empty, 0777);
   BAD(t, &m, empty, "no checkpoint (step-NNNNNNNN.ckpt) to resume from", "--data", DATA,
       "--ckpt-dir", empty, "--resume", "latest");
-  BAD(t, &m, P(t, "no/dir/log.json"), "cannot open", "--data", DATA, "--log-json",
-      P(t, "no/dir/log.json"));
-  BAD(t, &m, P(t, "odd.bin/ck"), "cannot create the checkpoint directory", "--data", DATA,
-      "--ckpt-dir", P(t, "odd.bin/ck"));
+  BAD(t, &m, P(t, "no/dir/log.json"), "--log-json: cannot open: No such file", "--data", DATA,
+      "--log-json", P(t, "no/dir/log.json"));
+  BAD(t, &m, P(t, "odd.bin/ck"), "--ckpt-dir: cannot create the directory: Not a directory",
+      "--data", DATA, "--ckpt-dir", P(t, "odd.bin/ck"));
 
   b.fail_at = 3;
   int rc = RUN(t, &m, "--data", DATA, "--steps", "5", "--batch", "2");
@@ -558,6 +577,165 @@ static void test_bad_input(void **state) {
                               "after step 1\n");
   BAD(t, &m, "train_test", "model 'bigram': cannot open the ane backend", "--data", DATA,
       "--backend", "ane");
+}
+
+// Flips a byte in the middle of a file.
+static void damage(const char *path) {
+  size_t n;
+  char *bytes = read_text(path, &n);
+  bytes[n / 2] ^= 0x10;
+  write_file(path, bytes, n);
+  free(bytes);
+}
+
+// --resume latest when the newest checkpoints are damaged: the newest good
+// one, each skipped file named with the reader's error; its log record
+// {"resume": 8, "from": ...} drops the steps the resumed run does again,
+// so the log reads as 16 steps straight. None good: an error.
+static void test_resume_fallback(void **state) {
+  T *t = *state;
+  Bigram b;
+  TrainModel m = bigram_model(&b);
+  const char *a = P(t, "a"), *c = P(t, "c"), *la = P(t, "a.json"), *lc = P(t, "c.json");
+#define SCHEDULE "--lr", "1e-2", "--min-lr", "1e-2", "--data-order", "sequential", "-q"
+  assert_int_equal(RUN(t, &m, "--data", DATA, SCHEDULE, "--steps", "16", "--ckpt-dir", a,
+                       "--log-json", la),
+                   0);
+  assert_int_equal(RUN(t, &m, "--data", DATA, SCHEDULE, "--steps", "12", "--save-every", "8",
+                       "--ckpt-dir", c, "--log-json", lc),
+                   0);
+  damage(P(t, "c/step-00000012.ckpt"));
+  write_file(P(t, "c/step-00000010.ckpt"), "x", 1);
+  assert_int_equal(RUN(t, &m, "--data", DATA, SCHEDULE, "--steps", "16", "--ckpt-dir", c,
+                       "--resume", "latest", "--log-json", lc),
+                   0);
+  expect_in(t->err, "/c/step-00000012.ckpt: warning: skipped: corrupted or truncated: the "
+                    "checksum of its ");
+  expect_in(t->err, "/c/step-00000010.ckpt: warning: skipped: not an anec checkpoint (bad "
+                    "magic)\n");
+  assert_int_equal(count_of(t->err, "error"), 0);
+  expect_in(t->out, "/c/step-00000008.ckpt at step 8\n");
+  assert_true(same_files(P(t, "a/step-00000016.ckpt"), P(t, "c/step-00000016.ckpt")));
+  Log x = read_log(la), y = read_log(lc);
+  assert_int_equal(y.n, 16);
+  assert_int_equal(y.nresume, 1);
+  assert_string_equal(y.from, P(t, "c/step-00000008.ckpt"));
+  assert_memory_equal(x.loss, y.loss, sizeof x.loss);
+
+  damage(P(t, "c/step-00000008.ckpt"));
+  damage(P(t, "c/step-00000016.ckpt"));
+  BAD(t, &m, c, "no checkpoint to resume from: all 4 are damaged or of another model",
+      "--data", DATA, SCHEDULE, "--steps", "16", "--ckpt-dir", c, "--resume", "latest");
+  assert_int_equal(count_of(t->err, "warning: skipped: "), 4);
+#undef SCHEDULE
+}
+
+// The checkpoint at `from` rewritten at `to` in format version 2: no model
+// hash, the plan hash where version 3 has the model hash.
+static void write_version2(const char *from, const char *to) {
+  size_t n;
+  unsigned char *f = (unsigned char *)read_text(from, &n);
+  memmove(f + 12, f + 20, n - 20);
+  n -= 8;
+  f[8] = 2;
+  uint64_t h = 0xcbf29ce484222325ull; // FNV-1a 64
+  for (size_t i = 0; i < n - 8; i++)
+    h = (h ^ f[i]) * 0x100000001b3ull;
+  for (int i = 0; i < 8; i++)
+    f[n - 8 + i] = (unsigned char)(h >> 8 * i);
+  write_file(to, f, n);
+  free(f);
+}
+
+// Two checkpoints' weights and moments, bit for bit (their plan hashes may differ).
+static bool same_weights(const char *a, const char *b) {
+  Ckpt x, y;
+  CkptTensor tx[2], ty[2];
+  bool rx = read_bigram_ckpt(a, &x, tx), ry = read_bigram_ckpt(b, &y, ty);
+  bool same = rx && ry && same_state(tx, ty) && x.step == y.step;
+  free_ckpt(tx), free_ckpt(ty);
+  return same;
+}
+
+static const char other_plan[] = "warning: resuming a checkpoint written by a different plan "
+                                 "(other --target, --dw or anec version): the arithmetic may "
+                                 "differ\n";
+
+// A checkpoint of another plan (TrainModel.hash: another --target, --dw or
+// anec version) resumes with a warning (here to the same bits: the bigram's
+// arithmetic is the same); one of format version 2 too, silently when its
+// hash is this plan's. Tensors of other shapes, the same counts: refused.
+static void test_resume_other_plan(void **state) {
+  T *t = *state;
+  Bigram b;
+  TrainModel m = bigram_model(&b);
+  const char *ck8 = P(t, "c/step-00000008.ckpt"), *v2 = P(t, "v2.ckpt");
+  const char *a16 = P(t, "a/step-00000016.ckpt");
+#define SCHEDULE "--data", DATA, "--lr", "1e-2", "--min-lr", "1e-2", "-q"
+  assert_int_equal(RUN(t, &m, SCHEDULE, "--steps", "16", "--ckpt-dir", P(t, "a")), 0);
+  assert_int_equal(RUN(t, &m, SCHEDULE, "--steps", "8", "--ckpt-dir", P(t, "c")), 0);
+  write_version2(ck8, v2);
+  m.hash ^= 1;
+  assert_int_equal(RUN(t, &m, SCHEDULE, "--steps", "16", "--ckpt-dir", P(t, "c"), "--resume"), 0);
+  expect_in(t->err, other_plan);
+  expect_in(t->err, "/c/step-00000008.ckpt: warning: ");
+  assert_true(same_weights(a16, P(t, "c/step-00000016.ckpt")));
+  assert_int_equal(RUN(t, &m, SCHEDULE, "--steps", "16", "--ckpt-dir", P(t, "e"), "--resume", v2),
+                   0);
+  expect_in(t->err, other_plan);
+  m.hash ^= 1;
+  assert_int_equal(RUN(t, &m, SCHEDULE, "--steps", "16", "--ckpt-dir", P(t, "d"), "--resume", v2),
+                   0);
+  assert_string_equal(t->err, "");
+  assert_true(same_files(a16, P(t, "d/step-00000016.ckpt")));
+  assert_true(same_weights(a16, P(t, "e/step-00000016.ckpt")));
+
+  static const TrainTensor reshaped[] = {
+      {"emb", 2, {V, V}, true, TINIT_NORMAL, 0.02},
+      {"bias", 2, {1, V}, false, TINIT_ZEROS, 0},
+  };
+  m.tensors = reshaped;
+  BAD(t, &m, ck8, "checkpoint '", SCHEDULE, "--steps", "16", "--resume", ck8);
+  expect_in(t->err, "' is from a different model (hash 0x");
+#undef SCHEDULE
+}
+
+// --log-json on a full device, or the progress to one: the failure
+// reported once, the run stopped after the step whose lines were lost, its
+// checkpoint saved; exit 1. Quiet, only the final report is lost.
+static void test_write_errors(void **state) {
+  T *t = *state;
+  if (access("/dev/full", W_OK))
+    skip();
+  Bigram b;
+  TrainModel m = bigram_model(&b);
+  Ckpt c;
+  CkptTensor ts[2];
+  assert_int_equal(RUN(t, &m, "--data", DATA, "--steps", "5", "--ckpt-dir", P(t, "a"),
+                       "--log-json", "/dev/full", "-q"),
+                   1);
+  expect_in(t->err, "/dev/full: error: --log-json: cannot write: No space left on device\n");
+  expect_in(t->err, "stopped at step 1 of 5; --resume from ");
+  assert_int_equal(count_of(t->err, "error"), 1);
+  assert_true(read_bigram_ckpt(P(t, "a/step-00000001.ckpt"), &c, ts));
+  free_ckpt(ts);
+
+  assert_int_equal(RUN_TO(t, &m, "/dev/full", "--data", DATA, "--steps", "5", "--ckpt-dir",
+                          P(t, "b")),
+                   1);
+  expect_in(t->err, "stdout: error: cannot write the progress: No space left on device\n"
+                    "train_test: note: stopped at step 1 of 5; --resume from ");
+  assert_int_equal(count_of(t->err, "error"), 1);
+  assert_true(read_bigram_ckpt(P(t, "b/step-00000001.ckpt"), &c, ts));
+  free_ckpt(ts);
+
+  assert_int_equal(RUN_TO(t, &m, "/dev/full", "--data", DATA, "--steps", "2", "--ckpt-dir",
+                          P(t, "q"), "-q"),
+                   1);
+  assert_int_equal(count_of(t->err, "error"), 1);
+  expect_in(t->err, "stdout: error: cannot write the progress: No space left on device\n");
+  assert_true(read_bigram_ckpt(P(t, "q/step-00000002.ckpt"), &c, ts));
+  free_ckpt(ts);
 }
 
 //
@@ -580,6 +758,9 @@ static bool l2c_step(TrainModel *m, float *const *w, const int32_t *tokens,
                      const int32_t *targets, float grad_scale, float *const *grads,
                      double *loss, RtDiag *d) {
   (void)tokens, (void)targets, (void)d;
+  Bigram *b = m->self;
+  if (b->calls++ == 0 && b->remove)
+    assert_int_equal(rmdir(b->remove), 0);
   *loss = 0;
   for (int i = 0; i < m->ntensors; i++)
     for (int64_t k = 0; k < rt_numel(m->tensors[i].rank, m->tensors[i].dims); k++) {
@@ -646,6 +827,107 @@ static void test_l2c_init_export(void **state) {
   BAD(t, &m, P(t, "none.bin"), "cannot open", "--data", DATA, "--init", P(t, "none.bin"));
 }
 
+// A run refused before its first step: exit 1, "file: error: msg", no step run.
+static void expect_refused(T *t, TrainModel *m, const char *const *args, const char *file,
+                           const char *msg) {
+  Bigram *b = m->self;
+  b->calls = 0;
+  expect_bad_input(t, m, args, file, msg);
+  assert_int_equal(b->calls, 0);
+  assert_null(strstr(t->out, "step"));
+}
+
+#define REFUSED(t, m, file, msg, ...) \
+  expect_refused(t, m, (const char *const[]){__VA_ARGS__, NULL}, file, msg)
+
+static bool has_probe(const char *dir) {
+  DIR *dp = opendir(dir);
+  bool found = false;
+  for (struct dirent *e; dp && (e = readdir(dp));)
+    found |= !strncmp(e->d_name, ".anec-probe", 11);
+  if (dp)
+    closedir(dp);
+  return found;
+}
+
+// Output paths that cannot be written are refused before the first step,
+// naming the flag and the path: a missing directory, a read-only one (/proc;
+// a mode of 0555 when not root), a directory as a file; nothing is left
+// behind where they can be.
+static void test_outputs_checked(void **state) {
+  T *t = *state;
+  Bigram b;
+  TrainModel m = l2c_model(&b);
+  char msg[1024];
+  const char *nodir = P(t, "no/dir/w.bin");
+  snprintf(msg, sizeof msg, "--export: cannot create a file in '%s/no/dir': No such file or "
+           "directory\n", t->dir);
+  REFUSED(t, &m, nodir, msg, "--data", DATA, "--steps", "3", "--export", nodir);
+  REFUSED(t, &m, t->dir, "--export: is a directory\n", "--data", DATA, "--export", t->dir);
+  REFUSED(t, &m, "/proc/anec-test.bin", "--export: cannot create a file in '/proc': ", "--data",
+          DATA, "--export", "/proc/anec-test.bin");
+  REFUSED(t, &m, "/proc/self", "--ckpt-dir: cannot create a file in it: ", "--data", DATA,
+          "--ckpt-dir", "/proc/self");
+  REFUSED(t, &m, "/proc/anec-test", "--ckpt-dir: cannot create the directory: ", "--data", DATA,
+          "--ckpt-dir", "/proc/anec-test");
+  REFUSED(t, &m, "/proc/x/log.json", "--log-json: cannot open: ", "--data", DATA, "--log-json",
+          "/proc/x/log.json");
+  REFUSED(t, &m, "/proc/g", "--dump-grads: cannot create the directory: ", "--data", DATA,
+          "--dump-grads", "/proc/g");
+  const char *ro = P(t, "ro"), *in_ro = P(t, "ro/w.bin");
+  assert_int_equal(mkdir(ro, 0555), 0);
+  if (geteuid() != 0) {
+    REFUSED(t, &m, ro, "--ckpt-dir: cannot create a file in it: Permission denied\n", "--data",
+            DATA, "--ckpt-dir", ro);
+    REFUSED(t, &m, in_ro, "Permission denied\n", "--data", DATA, "--export", in_ro);
+  }
+  chmod(ro, 0755);
+  assert_int_equal(RUN(t, &m, "--data", DATA, "--steps", "1", "--export", P(t, "w.bin"),
+                       "--ckpt-dir", P(t, "ck"), "--dump-grads", P(t, "g")),
+                   0);
+  assert_false(has_probe(t->dir) || has_probe(P(t, "ck")) || has_probe(P(t, "g")));
+}
+
+// An export that still fails at the end (its directory removed during the
+// run): exit 1, the weights saved in the checkpoint directory, else in a
+// new $TMPDIR file, the message saying where.
+static void test_export_fallback(void **state) {
+  T *t = *state;
+  Bigram b;
+  TrainModel m = l2c_model(&b);
+  const char *want = P(t, "want.bin"), *gone = P(t, "gone"), *out = P(t, "gone/w.bin");
+  const char *tmp = P(t, "tmp");
+#define RUN3(...) RUN(t, &m, "--data", DATA, "--steps", "3", "--lr", "1e-2", __VA_ARGS__)
+  assert_int_equal(RUN3("--export", want), 0);
+  assert_int_equal(mkdir(gone, 0777), 0);
+  b.remove = gone;
+  assert_int_equal(RUN3("--export", out, "--ckpt-dir", P(t, "ck")), 1);
+  expect_in(t->err, "/gone/w.bin: error: cannot write: No such file or directory\n");
+  char msg[1024];
+  snprintf(msg, sizeof msg, "train_test: note: the weights of step 3 are saved in "
+           "%s/ck/export-step-00000003.bin instead\n", t->dir);
+  expect_in(t->err, msg);
+  assert_int_equal(count_of(t->err, "error"), 1);
+  assert_true(same_files(want, P(t, "ck/export-step-00000003.bin")));
+
+  char *old = getenv("TMPDIR") ? strdup(getenv("TMPDIR")) : NULL;
+  assert_int_equal(mkdir(gone, 0777), 0);
+  assert_int_equal(mkdir(tmp, 0777), 0);
+  setenv("TMPDIR", tmp, 1);
+  int rc = RUN3("--export", out);
+  old ? setenv("TMPDIR", old, 1) : unsetenv("TMPDIR");
+  free(old);
+  assert_int_equal(rc, 1);
+  snprintf(msg, sizeof msg, "are saved in %s/anec-export-", tmp);
+  expect_in(t->err, msg);
+  char *at = strstr(t->err, msg) + strlen("are saved in "), *end = strstr(at, " instead\n");
+  assert_non_null(end);
+  *end = '\0';
+  assert_true(same_files(want, at));
+  b.remove = NULL;
+#undef RUN3
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_loss_falls, setup, teardown),
@@ -656,7 +938,12 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_help, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_resume_fallback, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_resume_other_plan, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_write_errors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_l2c_init_export, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_outputs_checked, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_export_fallback, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -213,7 +213,8 @@ typedef struct TrainCounters {  // the model's own accounting, for the final rep
 typedef struct TrainModel TrainModel;
 struct TrainModel {
   const char *name;        // model name, for messages
-  uint64_t hash;           // content hash of the compiled model (checkpoints carry it)
+  uint64_t hash;           // content hash of the generated step, the plan (checkpoints carry
+                           // it; resuming one of another plan warns)
   int seq, vocab;          // tokens per sequence, vocabulary size
   int ntensors;
   const TrainTensor *tensors;
@@ -239,7 +240,8 @@ struct TrainModel {
 // returns the exit status: 0 done, 1 bad input (data, checkpoints, model
 // errors), 2 usage errors. Never calls exit(). Progress lines and the report
 // go to stdout, errors to stderr. Checkpoints are DIR/step-NNNNNNNN.ckpt
-// (the step, zero-padded to 8 digits); --resume latest takes the highest step.
+// (the step, zero-padded to 8 digits); --resume latest takes the newest one
+// that reads back whole (skipped ones are named, with the reason).
 int train_main(TrainModel *m, int argc, char **argv);
 
 #endif

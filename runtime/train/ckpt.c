@@ -1,8 +1,9 @@
-// ckpt.c — training checkpoints: the model's hash, the step, generator, data
+// ckpt.c — training checkpoints: the model's hash (of its tensors' names and
+// shapes) and the plan's (of the generated step), the step, generator, data
 // cursor, loss scale and skipped steps, and every tensor's fp32 weights and
 // AdamW moments, in one little-endian file sealed by an FNV-1a 64 checksum.
-// Written atomically (fsync'ed before the rename); read into the caller's
-// buffers only after every check has passed.
+// Written atomically (fsync'ed before the rename); read (version 3, or 2)
+// into the caller's buffers only after every check has passed.
 #include "train.h"
 
 #include <fcntl.h>
@@ -12,7 +13,8 @@
 #include <unistd.h>
 
 static const char ckpt_magic[8] = "ANECKPT"; // and its NUL
-enum { CKPT_HEADER = 76, CKPT_TRAILER = 8 };  // bytes before the first tensor; the checksum
+// Bytes before the first tensor (version 3; version 2: 8 fewer); the checksum.
+enum { CKPT_HEADER = 84, CKPT_HEADER_V2 = 76, CKPT_TRAILER = 8 };
 
 static uint32_t f32_bits(float x) {
   uint32_t u;
@@ -24,6 +26,30 @@ static float bits_f32(uint32_t u) {
   float x;
   memcpy(&x, &u, sizeof x);
   return x;
+}
+
+//
+// The model hash
+//
+
+// The layout of a tensor's state; a hyper-parameter that changes what the
+// values mean would be added here (and so change every model hash).
+static const char state_tag[] = "anec training state: fp32 weights, AdamW m fp32, AdamW v fp32";
+
+uint64_t ckpt_model_hash(const TrainTensor *t, int n) {
+  uint64_t h = rt_fnv1a(RT_FNV_OFFSET, state_tag, sizeof state_tag);
+  for (int i = 0; i < n; i++) {
+    size_t len = t[i].name ? strlen(t[i].name) : 0;
+    unsigned char b[8] = {(unsigned char)len};
+    h = rt_fnv1a(rt_fnv1a(h, b, 1), t[i].name, len);
+    b[0] = (unsigned char)t[i].rank;
+    h = rt_fnv1a(h, b, 1);
+    for (int k = 0; k < t[i].rank && k < 4; k++) {
+      rt_put_le(b, (uint64_t)t[i].dims[k], 8);
+      h = rt_fnv1a(h, b, 8);
+    }
+  }
+  return h;
 }
 
 //
@@ -60,11 +86,11 @@ static bool out_floats(CkptOut *o, const float *x, int64_t n) {
 
 static bool out_header(CkptOut *o, const Ckpt *c) {
   return out_bytes(o, ckpt_magic, 8) && out_int(o, CKPT_VERSION, 4) &&
-         out_int(o, c->model_hash, 8) && out_int(o, (uint64_t)c->step, 8) &&
-         out_int(o, c->rng, 8) && out_int(o, c->cursor.rng, 8) &&
-         out_int(o, (uint64_t)c->cursor.next, 8) && out_int(o, f32_bits(c->loss_scale), 4) &&
-         out_int(o, (uint64_t)c->good_steps, 8) && out_int(o, (uint64_t)c->skipped, 8) &&
-         out_int(o, (uint64_t)c->ntensors, 4);
+         out_int(o, c->model_hash, 8) && out_int(o, c->plan_hash, 8) &&
+         out_int(o, (uint64_t)c->step, 8) && out_int(o, c->rng, 8) &&
+         out_int(o, c->cursor.rng, 8) && out_int(o, (uint64_t)c->cursor.next, 8) &&
+         out_int(o, f32_bits(c->loss_scale), 4) && out_int(o, (uint64_t)c->good_steps, 8) &&
+         out_int(o, (uint64_t)c->skipped, 8) && out_int(o, (uint64_t)c->ntensors, 4);
 }
 
 static bool out_tensor(CkptOut *o, const CkptTensor *t) {
@@ -142,6 +168,8 @@ typedef struct CkptIn {
   size_t n;   // bytes of the file
   size_t end; // where the checksum starts
   size_t off;
+  uint32_t version;
+  size_t head; // bytes of its header: CKPT_HEADER or CKPT_HEADER_V2
   RtDiag *d;
 } CkptIn;
 
@@ -153,14 +181,16 @@ static bool check_frame(CkptIn *in) {
     return false;
   }
   uint32_t version = in->n >= 12 ? (uint32_t)rt_get_le(in->p + 8, 4) : CKPT_VERSION;
-  if (version != CKPT_VERSION) {
+  if (version < CKPT_VERSION_MIN || version > CKPT_VERSION) {
     rt_error_file(in->d, in->path, "checkpoint format version %u is not supported (this build "
-                  "reads version %d)", version, CKPT_VERSION);
+                  "reads versions %d to %d)", version, CKPT_VERSION_MIN, CKPT_VERSION);
     return false;
   }
-  if (in->n < CKPT_HEADER + CKPT_TRAILER) {
-    rt_error_file(in->d, in->path, "truncated: %zu bytes; a checkpoint has at least %d", in->n,
-                  CKPT_HEADER + CKPT_TRAILER);
+  in->version = version;
+  in->head = version == CKPT_VERSION ? CKPT_HEADER : CKPT_HEADER_V2;
+  if (in->n < in->head + CKPT_TRAILER) {
+    rt_error_file(in->d, in->path, "truncated: %zu bytes; a checkpoint has at least %zu", in->n,
+                  in->head + CKPT_TRAILER);
     return false;
   }
   in->end = in->n - CKPT_TRAILER;
@@ -174,21 +204,22 @@ static bool check_frame(CkptIn *in) {
   return true;
 }
 
-// The model hash and tensor count against the expected ones.
+// The model hash (version 3; version 2 has none) and tensor count against
+// the expected ones.
 static bool check_header(CkptIn *in, const Ckpt *want) {
   uint64_t hash = rt_get_le(in->p + 12, 8);
-  if (hash != want->model_hash) {
+  if (in->version == CKPT_VERSION && hash != want->model_hash) {
     rt_error_file(in->d, in->path, "checkpoint '%s' is from a different model (hash "
                   "0x%016llx, this model 0x%016llx)", in->path, (unsigned long long)hash,
                   (unsigned long long)want->model_hash);
     return false;
   }
-  uint32_t n = (uint32_t)rt_get_le(in->p + 72, 4);
+  uint32_t n = (uint32_t)rt_get_le(in->p + in->head - 4, 4);
   if (want->ntensors < 0 || n != (uint32_t)want->ntensors || (n > 0 && !want->t)) {
     rt_error_file(in->d, in->path, "has %u tensors, this model %d", n, want->ntensors);
     return false;
   }
-  in->off = CKPT_HEADER;
+  in->off = in->head;
   return true;
 }
 
@@ -325,8 +356,10 @@ static bool check_scalars(const CkptIn *in) {
   return !bad;
 }
 
+// The plan hash and what follows it (at 12 in version 2, 20 in version 3).
 static void read_scalars(const CkptIn *in, Ckpt *into) {
-  const unsigned char *p = in->p;
+  const unsigned char *p = in->p + in->head - CKPT_HEADER_V2;
+  into->plan_hash = rt_get_le(p + 12, 8);
   into->step = (int64_t)rt_get_le(p + 20, 8);
   into->rng = rt_get_le(p + 28, 8);
   into->cursor.rng = rt_get_le(p + 36, 8);
@@ -341,11 +374,11 @@ bool ckpt_read(const char *path, Ckpt *into, RtDiag *d) {
   unsigned char *bytes = rt_read_file(path, &n, d);
   if (!bytes)
     return false;
-  CkptIn in = {path, bytes, n, 0, 0, d};
+  CkptIn in = {path, bytes, n, 0, 0, 0, 0, d};
   bool ok = check_frame(&in) && check_header(&in, into) && check_scalars(&in) &&
             walk_tensors(&in, into, false);
   if (ok) {
-    in.off = CKPT_HEADER;
+    in.off = in.head;
     walk_tensors(&in, into, true);
     read_scalars(&in, into);
   }

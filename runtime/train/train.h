@@ -112,16 +112,18 @@ bool dataset_batch(const Dataset *ds, DataCursor *c, bool sequential, int seq, i
 
 //
 // ckpt.c — training checkpoints: everything a run needs to resume bit for
-// bit. One little-endian file (version CKPT_VERSION):
-//   "ANECKPT\0", u32 version, u64 model hash, i64 step, u64 rng,
-//   u64 cursor.rng, i64 cursor.next, f32 loss scale, i64 good steps,
-//   i64 skipped steps, u32 tensor count, per tensor: u8 name length
+// bit. One little-endian file (version CKPT_VERSION = 3):
+//   "ANECKPT\0", u32 version, u64 model hash, u64 plan hash, i64 step,
+//   u64 rng, u64 cursor.rng, i64 cursor.next, f32 loss scale, i64 good
+//   steps, i64 skipped steps, u32 tensor count, per tensor: u8 name length
 //   (1..255), the name (no NUL), i64 element count, then count fp32
 //   weights, count AdamW m, count AdamW v; u64 FNV-1a 64 of every byte before it.
+// Version 2 files (still read) lack the model hash: their one hash, the
+// plan's, is where version 3 has the model hash.
 //
 // A checkpoint's step is at most CKPT_MAX_STEP; its loss scale finite and at
 // least LOSS_SCALE_MIN; its weights and moments finite, second moments >= 0.
-enum { CKPT_VERSION = 2, CKPT_MAX_NAME = 255 };
+enum { CKPT_VERSION = 3, CKPT_VERSION_MIN = 2, CKPT_MAX_NAME = 255 };
 #define CKPT_MAX_STEP ((int64_t)1 << 48)
 typedef struct CkptTensor {
   const char *name;
@@ -129,7 +131,8 @@ typedef struct CkptTensor {
   float *w, *m, *v; // count floats each (NULL when count is 0)
 } CkptTensor;
 typedef struct Ckpt {
-  uint64_t model_hash; // the compiled model's content hash
+  uint64_t model_hash; // what the tensors hold: ckpt_model_hash of the model's tensors
+  uint64_t plan_hash;  // the step that trained them (TrainModel.hash): informative
   int64_t step;
   uint64_t rng;        // the trainer's own generator (dropout, sampling)
   DataCursor cursor;
@@ -139,16 +142,23 @@ typedef struct Ckpt {
   int ntensors;
   CkptTensor *t;
 } Ckpt;
+// The model hash of n tensors: FNV-1a 64 of what gives their stored values
+// a meaning — the state's layout (fp32 weights, AdamW m and v in fp32) and,
+// per tensor, its name, rank and dims. Not the generated code: another
+// --target, --dw or anec version trains the same tensors. A hyper-parameter
+// that changes what the values mean (none today) is to join the layout tag.
+uint64_t ckpt_model_hash(const TrainTensor *t, int n);
 // Writes c atomically: a temp file in path's directory, written, flushed,
 // fsync'ed, renamed over path (then the directory fsync'ed). On any failure
 // the temp file is removed, path is untouched, and the error names it.
 bool ckpt_write(const char *path, const Ckpt *c, RtDiag *d);
 // Reads path into `into`, which holds what the model expects: model_hash,
 // ntensors and every tensor's name, count and buffers. The whole file is
-// read, then checked in this order: magic, version, checksum, model hash,
-// tensor count, each tensor's name and count, no trailing bytes; only then
-// are the scalars and buffers filled. On error (named file, what is wrong)
-// `into` is unchanged.
+// read, then checked in this order: magic, version, checksum, model hash
+// (version 3), tensor count, each tensor's name and count, no trailing
+// bytes; only then are the scalars, the file's plan hash and the buffers
+// filled (the caller compares the plan hash). On error (named file, what
+// is wrong) `into` is unchanged.
 bool ckpt_read(const char *path, Ckpt *into, RtDiag *d);
 
 #endif

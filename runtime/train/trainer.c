@@ -1,7 +1,10 @@
 // trainer.c — the driver of a model's training (train_main): the command
-// line, the data, the optimizer loop around the model's step (micro-batches,
-// loss scaling, clipping, AdamW), validation, checkpoints and bit-exact
-// resume, llama2.c --init / --export, the progress log and the final report.
+// line, the output paths checked before the first step, the data, the
+// optimizer loop around the model's step (micro-batches, loss scaling,
+// clipping, AdamW), validation, checkpoints and bit-exact resume (latest:
+// the newest good one), llama2.c --init / --export (saved elsewhere when
+// the export fails), the progress log (write errors stop the run, its state
+// saved) and the final report.
 #include "train.h"
 
 #include <ctype.h>
@@ -11,7 +14,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 //
 // The command line
@@ -215,8 +220,11 @@ typedef struct Trainer {
   int32_t *tokens, *targets;
   DataCursor cursor;
   uint64_t rng;            // the trainer's own generator (saved; for dropout, sampling)
+  uint64_t model_hash;     // ckpt_model_hash of the model's tensors
   int64_t step;            // steps done
   FILE *log;               // --log-json
+  bool out_failed, log_failed; // a write to stdout, to the log failed (reported)
+  bool exported;           // --export written
   // For the report
   double loss, val_loss;   // of the last step and the last validation (NaN: none)
   int64_t val_step, saved_step, steps_run;
@@ -319,6 +327,15 @@ static bool load_inputs(Trainer *t) {
          (!t->a.val_data || load_data(t, &t->val, t->a.val_data));
 }
 
+// dir/name (malloc'd; NULL when out of memory).
+static char *path_join(const char *dir, const char *name) {
+  size_t n = strlen(dir) + strlen(name) + 2;
+  char *p = malloc(n);
+  if (p)
+    snprintf(p, n, "%s/%s", dir, name);
+  return p;
+}
+
 //
 // llama2.c weights: --init and --export
 //
@@ -385,17 +402,46 @@ static bool export_l2c(Trainer *t, const char *path) {
   return ok;
 }
 
+// Where the weights go when --export fails: DIR/export-step-NNNNNNNN.bin in
+// the checkpoint directory, else a new $TMPDIR (or /tmp) file; malloc'd,
+// NULL when neither can be written.
+static char *export_elsewhere(Trainer *t) {
+  char name[48];
+  snprintf(name, sizeof name, "export-step-%08lld.bin", (long long)t->step);
+  char *path = t->a.ckpt_dir ? path_join(t->a.ckpt_dir, name) : NULL;
+  if (path && export_l2c(t, path))
+    return path;
+  free(path);
+  const char *tmp = getenv("TMPDIR");
+  path = path_join(tmp && *tmp ? tmp : "/tmp", "anec-export-XXXXXX");
+  int fd = path ? mkstemp(path) : -1;
+  if (fd >= 0)
+    close(fd);
+  if (fd >= 0 && export_l2c(t, path))
+    return path;
+  if (fd >= 0)
+    unlink(path);
+  free(path);
+  return NULL;
+}
+
+// --export; when that fails, the weights saved elsewhere, saying where.
+static bool export_final(Trainer *t) {
+  if ((t->exported = export_l2c(t, t->a.export_to)))
+    return true;
+  char *where = export_elsewhere(t);
+  if (where)
+    fprintf(stderr, "%s: note: the weights of step %lld are saved in %s instead\n", t->prog,
+            (long long)t->step, where);
+  else
+    train_error(t, "the weights of step %lld could not be saved anywhere", (long long)t->step);
+  free(where);
+  return false;
+}
+
 //
 // Checkpoints: DIR/step-NNNNNNNN.ckpt
 //
-static char *ckpt_path(const char *dir, const char *name) {
-  size_t n = strlen(dir) + strlen(name) + 2;
-  char *p = malloc(n);
-  if (p)
-    snprintf(p, n, "%s/%s", dir, name);
-  return p;
-}
-
 // The step of a checkpoint's file name, -1 for other names.
 static int64_t ckpt_step(const char *name) {
   if (strncmp(name, "step-", 5) || !isdigit((unsigned char)name[5]))
@@ -406,69 +452,234 @@ static int64_t ckpt_step(const char *name) {
   return !errno && !strcmp(end, ".ckpt") ? s : -1;
 }
 
-// The checkpoint of the highest step in dir (malloc'd); NULL (reported) if none.
-static char *latest_ckpt(Trainer *t, const char *dir) {
+// A checkpoint of dir: its step and file name.
+typedef struct CkptFile {
+  int64_t step;
+  char *path;
+} CkptFile;
+
+static int by_step_down(const void *x, const void *y) {
+  int64_t a = ((const CkptFile *)x)->step, b = ((const CkptFile *)y)->step;
+  return (a < b) - (a > b);
+}
+
+// The checkpoints in dir, highest step first (*n of them, malloc'd; NULL
+// when none or on error, reported).
+static CkptFile *ckpt_list(Trainer *t, const char *dir, int *n) {
   DIR *dp = opendir(dir);
   if (!dp) {
     rt_error_file(&t->d, dir, "cannot open: %s", strerror(errno));
     return NULL;
   }
-  int64_t best = -1;
-  char name[300] = "";
-  for (struct dirent *e; (e = readdir(dp));)
-    if (ckpt_step(e->d_name) > best && strlen(e->d_name) < sizeof name)
-      best = ckpt_step(e->d_name), strcpy(name, e->d_name);
+  CkptFile *files = NULL;
+  *n = 0;
+  for (struct dirent *e; (e = readdir(dp));) {
+    int64_t step = ckpt_step(e->d_name);
+    CkptFile *more = step < 0 ? NULL : realloc(files, ((size_t)*n + 1) * sizeof *files);
+    char *path = more ? path_join(dir, e->d_name) : NULL;
+    files = more ? more : files;
+    if (path)
+      files[(*n)++] = (CkptFile){step, path};
+  }
   closedir(dp);
-  if (best < 0)
+  if (*n == 0) {
     rt_error_file(&t->d, dir, "no checkpoint (step-NNNNNNNN.ckpt) to resume from");
-  return best < 0 ? NULL : ckpt_path(dir, name);
+    free(files);
+    return NULL;
+  }
+  qsort(files, (size_t)*n, sizeof *files, by_step_down);
+  return files;
 }
 
-// Creates dir and its missing parents (mkdir -p).
-static bool make_dirs(Trainer *t, const char *dir, const char *what) {
+static void ckpt_list_free(CkptFile *files, int n) {
+  for (int i = 0; i < n; i++)
+    free(files[i].path);
+  free(files);
+}
+
+// Creates dir and its missing parents (mkdir -p) for flag.
+static bool make_dirs(Trainer *t, const char *dir, const char *flag) {
   int err = rt_mkdirs(dir);
   if (err)
-    rt_error_file(&t->d, dir, "cannot create the %s directory: %s", what, strerror(err));
+    rt_error_file(&t->d, dir, "%s: cannot create the directory: %s", flag, strerror(err));
   return !err;
 }
 
 static Ckpt ckpt_of(const Trainer *t) {
-  return (Ckpt){t->m->hash, t->step, t->rng, t->cursor, t->ls.scale, t->ls.good, t->ls.skipped,
-                t->nt, t->ck};
+  return (Ckpt){t->model_hash, t->m->hash, t->step, t->rng, t->cursor, t->ls.scale, t->ls.good,
+                t->ls.skipped, t->nt, t->ck};
 }
 
 static bool save_ckpt(Trainer *t) {
   char name[40];
   snprintf(name, sizeof name, "step-%08lld.ckpt", (long long)t->step);
-  char *path = ckpt_path(t->a.ckpt_dir, name);
+  char *path = path_join(t->a.ckpt_dir, name);
   Ckpt c = ckpt_of(t);
   bool ok = path && ckpt_write(path, &c, &t->d);
   if (!path)
     train_error(t, "out of memory");
   free(path);
-  t->saved_step = t->step;
+  if (ok)
+    t->saved_step = t->step;
   return ok;
 }
 
-// Everything a checkpoint holds (a static loss scale stays the flag's).
-static bool resume(Trainer *t) {
-  const char *dir = t->a.ckpt_dir, *want = t->a.resume;
-  char *path = strcmp(want, "latest") ? strdup(want) : latest_ckpt(t, dir);
+// {"resume": STEP, "from": "PATH"} in the log: the records of later steps
+// replace those already there.
+static void log_resume(Trainer *t, const char *path) {
+  fprintf(t->log, "{\"resume\": %lld, \"from\": \"", (long long)t->step);
+  for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+    if (*p == '"' || *p == '\\')
+      fprintf(t->log, "\\%c", *p);
+    else if (*p < 0x20)
+      fprintf(t->log, "\\u%04x", *p);
+    else
+      fputc(*p, t->log);
+  fputs("\"}\n", t->log);
+}
+
+// Everything the checkpoint at path holds (a static loss scale stays the
+// flag's), its errors to d; a plan other than this one's is a warning.
+static bool resume_from(Trainer *t, const char *path, RtDiag *d) {
   Ckpt c = ckpt_of(t);
-  bool ok = path && ckpt_read(path, &c, &t->d);
-  if (ok && (c.step < 0 || c.skipped < 0 || c.skipped > c.step || !(c.loss_scale > 0))) {
-    rt_error_file(&t->d, path, "inconsistent: step %lld, %lld skipped, loss scale %g",
-                  (long long)c.step, (long long)c.skipped, c.loss_scale);
-    ok = false;
-  }
-  if (ok) {
-    t->step = c.step, t->rng = c.rng, t->cursor = c.cursor;
-    t->ls.scale = t->ls.dynamic ? c.loss_scale : t->ls.scale;
-    t->ls.good = c.good_steps, t->ls.skipped = c.skipped;
-    printf("resumed from %s at step %lld\n", path, (long long)t->step);
-  }
-  free(path);
+  if (!ckpt_read(path, &c, d))
+    return false;
+  t->step = c.step, t->rng = c.rng, t->cursor = c.cursor;
+  t->ls.scale = t->ls.dynamic ? c.loss_scale : t->ls.scale;
+  t->ls.good = c.good_steps, t->ls.skipped = c.skipped;
+  if (c.plan_hash != t->m->hash)
+    rt_warning(&t->d, path, NULL, 0, (SrcSpan){0, 0, 0, 0},
+               "resuming a checkpoint written by a different plan (other --target, --dw or "
+               "anec version): the arithmetic may differ");
+  printf("resumed from %s at step %lld\n", path, (long long)t->step);
+  if (t->log)
+    log_resume(t, path);
+  return true;
+}
+
+// What a reader said of path ("path: error: WHAT\n"): WHAT, or all it said.
+static const char *reader_reason(const char *text, const char *path) {
+  size_t n = strlen(path);
+  if (!text)
+    return "cannot be read";
+  return !strncmp(text, path, n) && !strncmp(text + n, ": error: ", 9) ? text + n + 9 : text;
+}
+
+// resume_from with its error a warning that the file is skipped.
+static bool resume_try(Trainer *t, const char *path) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  RtDiag d = {.out = f ? f : stderr};
+  bool ok = resume_from(t, path, &d);
+  if (f)
+    fclose(f);
+  const char *why = reader_reason(text, path);
+  if (!ok)
+    rt_warning(&t->d, path, NULL, 0, (SrcSpan){0, 0, 0, 0}, "skipped: %.*s",
+               (int)strcspn(why, "\n"), why);
+  free(text);
   return ok;
+}
+
+// --resume latest: the newest checkpoint of dir that reads, naming those skipped.
+static bool resume_latest(Trainer *t, const char *dir) {
+  int n = 0;
+  CkptFile *files = ckpt_list(t, dir, &n);
+  bool ok = false;
+  for (int i = 0; i < n && !ok; i++)
+    ok = resume_try(t, files[i].path);
+  if (files && !ok)
+    rt_error_file(&t->d, dir, "no checkpoint to resume from: all %d are damaged or of another "
+                  "model", n);
+  ckpt_list_free(files, n);
+  return ok;
+}
+
+static bool resume(Trainer *t) {
+  const char *want = t->a.resume;
+  return strcmp(want, "latest") ? resume_from(t, want, &t->d) : resume_latest(t, t->a.ckpt_dir);
+}
+
+//
+// The output paths, checked before the first step
+//
+
+// 0 if a file can be created in dir (a probe file created and removed), or the errno.
+static int dir_probe(const char *dir) {
+  char *p = path_join(dir, ".anec-probe-XXXXXX");
+  int fd = p ? mkstemp(p) : -1, err = !p ? ENOMEM : fd < 0 ? errno : 0;
+  if (fd >= 0)
+    close(fd), unlink(p);
+  free(p);
+  return err;
+}
+
+// The directory of a file's path (malloc'd): "." for a bare name.
+static char *dir_of(const char *path) {
+  const char *slash = strrchr(path, '/');
+  return !slash ? strdup(".") : strndup(path, slash == path ? 1 : (size_t)(slash - path));
+}
+
+// A file flag's path: not a directory, in a directory a file can be created in.
+static bool output_check_file(Trainer *t, const char *flag, const char *path) {
+  struct stat st;
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+    rt_error_file(&t->d, path, "%s: is a directory", flag);
+    return false;
+  }
+  char *dir = dir_of(path);
+  int err = dir ? dir_probe(dir) : ENOMEM;
+  if (err)
+    rt_error_file(&t->d, path, "%s: cannot create a file in '%s': %s", flag, dir ? dir : path,
+                  strerror(err));
+  free(dir);
+  return !err;
+}
+
+// A directory flag's: created if missing, a file can be created in it.
+static bool output_check_dir(Trainer *t, const char *flag, const char *dir) {
+  if (!make_dirs(t, dir, flag))
+    return false;
+  int err = dir_probe(dir);
+  if (err)
+    rt_error_file(&t->d, dir, "%s: cannot create a file in it: %s", flag, strerror(err));
+  return !err;
+}
+
+static bool open_log(Trainer *t) {
+  t->log = fopen(t->a.log_json, t->a.resume ? "a" : "w");
+  if (!t->log)
+    rt_error_file(&t->d, t->a.log_json, "--log-json: cannot open: %s", strerror(errno));
+  return t->log != NULL;
+}
+
+// Every place the run writes to, before anything is loaded; the log opened.
+static bool outputs_check(Trainer *t) {
+  const TrainArgs *a = &t->a;
+  return (!a->export_to || output_check_file(t, "--export", a->export_to)) &&
+         (!a->ckpt_dir || output_check_dir(t, "--ckpt-dir", a->ckpt_dir)) &&
+         (!a->dump_grads || output_check_dir(t, "--dump-grads", a->dump_grads)) &&
+         (!a->log_json || open_log(t));
+}
+
+// Whether f took everything written to it (flushed); its first failure
+// reported: "file: error: what: the reason".
+static bool stream_check(Trainer *t, FILE *f, const char *file, const char *what, bool *failed) {
+  errno = 0;
+  bool ok = fflush(f) == 0 && !ferror(f);
+  if (!ok && !*failed)
+    rt_error_file(&t->d, file, "%s: %s", what, errno ? strerror(errno) : "write error");
+  *failed |= !ok;
+  return ok;
+}
+
+// The progress on stdout and the log: false, the run to stop, once either failed.
+static bool flush_logs(Trainer *t) {
+  bool out = stream_check(t, stdout, "stdout", "cannot write the progress", &t->out_failed);
+  bool log = !t->log ||
+             stream_check(t, t->log, t->a.log_json, "--log-json: cannot write", &t->log_failed);
+  return out && log;
 }
 
 //
@@ -524,7 +735,7 @@ static bool dump_grads(Trainer *t, double loss, float scale) {
   const char *dir = t->a.dump_grads;
   float l = (float)loss;
   RtTensor v = {MIL_FP32, 0, {0}, 1, &l};
-  char *path = ckpt_path(dir, "loss.npy");
+  char *path = path_join(dir, "loss.npy");
   bool ok = make_dirs(t, dir, "--dump-grads") && npy_write(path, &v, &t->d);
   free(path);
   float *g = alloc_or_report(t, t->total, sizeof(float));
@@ -536,7 +747,7 @@ static bool dump_grads(Trainer *t, double loss, float scale) {
     snprintf(name, sizeof name, "grad.%s.npy", tt->name);
     v = (RtTensor){MIL_FP32, tt->rank, {0}, t->counts[i], g};
     memcpy(v.dims, tt->dims, sizeof(int64_t) * (size_t)tt->rank);
-    path = ckpt_path(dir, name);
+    path = path_join(dir, name);
     ok = npy_write(path, &v, &t->d);
     free(path);
   }
@@ -570,12 +781,6 @@ static void add_counters(TrainCounters *sum, const TrainCounters *a, const Train
   sum->staging_ms += b->staging_ms - a->staging_ms;
 }
 
-static void flush_logs(Trainer *t) {
-  fflush(stdout);
-  if (t->log)
-    fflush(t->log);
-}
-
 // A step with its accounting, its progress line and its log record.
 static bool run_step(Trainer *t) {
   TrainCounters before, after;
@@ -592,8 +797,7 @@ static bool run_step(Trainer *t) {
     trainlog_progress(stdout, &st, eta_ms / 1e3);
   if (t->log)
     trainlog_json_step(t->log, &st);
-  flush_logs(t);
-  return true;
+  return flush_logs(t);
 }
 
 // The mean loss of the first --val-batches sequences of the val data.
@@ -614,8 +818,7 @@ static bool validate(Trainer *t) {
            (long long)t->a.steps, t->val_loss);
   if (t->log)
     trainlog_json_val(t->log, t->step, t->val_loss);
-  flush_logs(t);
-  return true;
+  return flush_logs(t);
 }
 
 static bool every(int64_t step, int64_t n) {
@@ -670,18 +873,9 @@ static void print_report(Trainer *t) {
 //
 // The run
 //
-static bool open_log(Trainer *t) {
-  if (!t->a.log_json)
-    return true;
-  t->log = fopen(t->a.log_json, t->a.resume ? "a" : "w");
-  if (!t->log)
-    rt_error_file(&t->d, t->a.log_json, "cannot open: %s", strerror(errno));
-  return t->log != NULL;
-}
 
-// Everything before the first step: the model checked, data, weights (from
-// the initializers, --init or --resume), the checkpoint directory, the log,
-// the model opened.
+// Everything before the first step: the model checked, the output paths,
+// data, weights (from the initializers, --init or --resume), the model opened.
 static bool setup(Trainer *t) {
   const char *problem = model_problem(t->m);
   if (problem) {
@@ -692,11 +886,11 @@ static bool setup(Trainer *t) {
                    (float)t->a.weight_decay};
   data_cursor_init(&t->cursor, t->a.seed);
   t->rng = ~t->a.seed; // a stream apart from the data order's
-  if (!alloc_state(t) || !load_inputs(t))
+  t->model_hash = ckpt_model_hash(t->m->tensors, t->m->ntensors);
+  if (!outputs_check(t) || !alloc_state(t) || !load_inputs(t))
     return false;
   init_weights(t);
-  if ((t->a.init && !init_from_l2c(t, t->a.init)) || (t->a.resume && !resume(t)) ||
-      (t->a.ckpt_dir && !make_dirs(t, t->a.ckpt_dir, "checkpoint")) || !open_log(t))
+  if ((t->a.init && !init_from_l2c(t, t->a.init)) || (t->a.resume && !resume(t)))
     return false;
   int errors = t->d.errors;
   t->opened = t->m->open(t->m, t->a.backend, !strcmp(t->a.precision, "fp32"), &t->d);
@@ -705,20 +899,35 @@ static bool setup(Trainer *t) {
   return t->opened;
 }
 
-// After the last step: validation, checkpoint and export unless done at this step.
+// The checkpoint and --export of the step reached, unless done at this step.
+static bool save_outputs(Trainer *t) {
+  bool ok = !t->a.ckpt_dir || t->saved_step == t->step || save_ckpt(t);
+  return (!t->a.export_to || t->exported || export_final(t)) && ok;
+}
+
+// After the last step: validation unless done at this step, the outputs, the report.
 static bool finish(Trainer *t) {
-  if ((t->a.val_data && t->val_step != t->step && !validate(t)) ||
-      (t->a.ckpt_dir && t->saved_step != t->step && !save_ckpt(t)) ||
-      (t->a.export_to && !export_l2c(t, t->a.export_to)))
+  if ((t->a.val_data && t->val_step != t->step && !validate(t)) || !save_outputs(t))
     return false;
   print_report(t);
-  return true;
+  return flush_logs(t);
+}
+
+// A run stopped by a failed write to stdout or the log: its state saved, and said.
+static void save_stopped(Trainer *t) {
+  save_outputs(t);
+  bool ckpt = t->a.ckpt_dir && t->saved_step == t->step;
+  fprintf(stderr, "%s: note: stopped at step %lld of %lld", t->prog, (long long)t->step,
+          (long long)t->a.steps);
+  if (ckpt)
+    fprintf(stderr, "; --resume from %s/step-%08lld.ckpt", t->a.ckpt_dir, (long long)t->step);
+  fputc('\n', stderr);
 }
 
 static bool close_all(Trainer *t) {
   bool ok = !t->log || fclose(t->log) == 0;
-  if (!ok)
-    rt_error_file(&t->d, t->a.log_json, "cannot write: %s", strerror(errno));
+  if (!ok && !t->log_failed)
+    rt_error_file(&t->d, t->a.log_json, "--log-json: cannot write: %s", strerror(errno));
   if (t->opened)
     t->m->close(t->m);
   tok_free(&t->tok);
@@ -737,5 +946,7 @@ int train_main(TrainModel *m, int argc, char **argv) {
   if (rc != GO_ON)
     return rc;
   bool ok = setup(&t) && train_loop(&t) && finish(&t);
+  if (!ok && (t.out_failed || t.log_failed))
+    save_stopped(&t);
   return close_all(&t) && ok ? 0 : 1;
 }
