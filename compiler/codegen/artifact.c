@@ -1,12 +1,14 @@
 // artifact.c — the artifact directory `anec compile -o DIR` writes:
 // kernels/NAME.mil and kernels/NAME/weights/*.bin per kernel, manifest.json
 // (kernels, I/O, CPU ops, schedule, buffers, FLOPs, compiles). Built in a
-// temporary sibling directory and renamed into place: complete or absent.
+// temporary sibling directory and renamed into place (swapped with an
+// earlier artifact directory): complete or absent, never half-replaced.
 #include "codegen.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <dirent.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -345,37 +347,139 @@ static bool write_all(const Graph *g, const ParamSet *ps, const char *dir, bool 
   return ok;
 }
 
-// An existing DIR is replaced only when it is an artifact directory.
-static bool replace_dir(const char *tmp, const char *dir, Diag *d) {
+//
+// Replacing DIR. Our temporaries next to it are DIR.tmp.PID.XXXXXX (the new
+// artifact while it is written; after a swap, the old one while it is
+// deleted) and DIR.old.PID.XXXXXX (the old one, renamed aside where the OS
+// cannot swap two directories in one step). DIR itself is at every moment
+// the complete old artifact or the complete new one (on Linux; elsewhere it
+// is briefly absent between the two renames).
+//
+
+// Whether `rest` (after "DIR.tmp." or "DIR.old.") is our "PID.XXXXXX", or
+// the "XXXXXX" of anec before the PID was in the name; *pid: the PID or 0.
+static bool our_suffix(const char *rest, long *pid) {
+  *pid = 0;
+  if (strlen(rest) == 6 && !strchr(rest, '.'))
+    return true;
+  char *end;
+  errno = 0;
+  long v = strtol(rest, &end, 10);
+  if (end == rest || *end != '.' || strlen(end + 1) != 6 || errno || v <= 0 || rest[0] == '-' ||
+      rest[0] == '+' || rest[0] == ' ')
+    return false;
+  *pid = v;
+  return true;
+}
+
+// Whether the directory at path holds only what an artifact directory
+// holds at its top (a temporary of ours, complete or not): nothing else of
+// anyone's is deleted for having a name like ours.
+static bool artifact_like(const char *path) {
+  static const char *const ours[] = {"kernels", "manifest.json", "model.ir", "model.dot"};
+  DIR *dp = opendir(path);
+  bool ok = dp != NULL;
+  for (struct dirent *e; ok && (e = readdir(dp));) {
+    bool known = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+    for (size_t i = 0; i < sizeof ours / sizeof *ours; i++)
+      known = known || !strcmp(e->d_name, ours[i]);
+    ok = known;
+  }
+  if (dp)
+    closedir(dp);
+  return ok;
+}
+
+// Removes the temporaries of DIR that runs killed on the way left behind:
+// those whose process is gone (a live one may be writing its own).
+static void remove_stale(Arena *a, const char *dir) {
+  const char *slash = strrchr(dir, '/');
+  const char *parent = slash ? (slash == dir ? "/" : arena_strndup(a, dir, (size_t)(slash - dir)))
+                             : ".";
+  const char *base = slash ? slash + 1 : dir;
+  size_t bn = strlen(base);
+  DIR *dp = opendir(parent);
+  for (struct dirent *e; dp && (e = readdir(dp));) {
+    const char *nm = e->d_name;
+    long pid;
+    if (strncmp(nm, base, bn) || (strncmp(nm + bn, ".tmp.", 5) && strncmp(nm + bn, ".old.", 5)) ||
+        !our_suffix(nm + bn + 5, &pid))
+      continue;
+    if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+      continue; // its process is still running
+    const char *path = arena_printf(a, "%s/%s", parent, nm);
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && artifact_like(path))
+      rm_tree(path);
+  }
+  if (dp)
+    closedir(dp);
+}
+
+// A new temporary of ours next to dir: dir.KIND.PID.XXXXXX (created, empty).
+static char *make_temp(Arena *a, const char *dir, const char *kind) {
+  char *t = arena_printf(a, "%s.%s.%ld.XXXXXX", dir, kind, (long)getpid());
+  return mkdtemp(t) ? t : NULL;
+}
+
+// An existing DIR is replaced only when it is an artifact directory: swapped
+// with tmp in one step (then tmp holds the old one, deleted), or where that
+// cannot be, renamed aside, tmp renamed in, and the old one deleted.
+static bool replace_dir(Arena *a, const char *tmp, const char *dir, Diag *d) {
   struct stat st;
+  char *aside = NULL;
   if (stat(dir, &st) == 0) {
-    char path[4200];
-    snprintf(path, sizeof path, "%.4096s/manifest.json", dir);
-    if (!S_ISDIR(st.st_mode) || access(path, F_OK) != 0) {
+    char *manifest = arena_printf(a, "%s/manifest.json", dir);
+    if (!S_ISDIR(st.st_mode) || access(manifest, F_OK) != 0) {
       diag_error(d, loc_none(), "'%s' exists and is not an anec artifact directory", dir);
       return false;
     }
-    rm_tree(dir);
+    int err = rt_rename_exchange(tmp, dir);
+    if (!err) {
+      rm_tree(tmp); // the old artifact
+      return true;
+    }
+    if (err != ENOSYS && err != EINVAL && err != ENOTSUP) {
+      diag_error(d, loc_none(), "cannot replace '%s': %s", dir, strerror(err));
+      return false;
+    }
+    // rename(2) replaces an empty directory: the old one takes aside's place
+    if (!(aside = make_temp(a, dir, "old")) || rename(dir, aside) != 0) {
+      diag_error(d, loc_none(), "cannot move '%s' aside: %s", dir, strerror(errno));
+      if (aside)
+        rmdir(aside);
+      return false;
+    }
   }
   if (rename(tmp, dir) != 0) {
-    diag_error(d, loc_none(), "cannot create '%s': %s", dir, strerror(errno));
+    int err = errno;
+    if (aside && rename(aside, dir) != 0) // put the old one back
+      diag_note(d, loc_none(), "the earlier '%s' is now '%s'", dir, aside);
+    diag_error(d, loc_none(), "cannot create '%s': %s", dir, strerror(err));
     return false;
   }
+  if (aside)
+    rm_tree(aside);
   return true;
 }
 
 bool artifact_write(const Graph *g, const ParamSet *ps, const char *dir, bool fp32,
                     const ArtifactExtras *x, int *shares, Diag *d) {
+  Arena *a = g->arena;
   if (!shares)
-    shares = arena_alloc(g->arena, sizeof(int) * (size_t)(g->plan->nkernels + 1));
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%.4096s.tmp.XXXXXX", dir);
-  if (strlen(dir) > 4000 || !mkdtemp(tmp)) {
+    shares = arena_alloc(a, sizeof(int) * (size_t)(g->plan->nkernels + 1));
+  size_t n = strlen(dir);
+  while (n > 1 && dir[n - 1] == '/') // "out/" names the directory out
+    n--;
+  dir = arena_strndup(a, dir, n);
+  remove_stale(a, dir);
+  char *tmp = make_temp(a, dir, "tmp");
+  if (!tmp) {
     diag_error(d, loc_none(), "cannot create a directory next to '%s': %s", dir, strerror(errno));
     return false;
   }
   chmod(tmp, 0755);
-  bool ok = write_all(g, ps, tmp, fp32, x, shares, d) && replace_dir(tmp, dir, d);
+  bool ok = write_all(g, ps, tmp, fp32, x, shares, d) && replace_dir(a, tmp, dir, d);
   if (!ok)
     rm_tree(tmp);
   return ok;

@@ -43,7 +43,11 @@ typedef struct ArtifactExtras { // more files for DIR: model.ir, model.dot
   const char *texts[4];
 } ArtifactExtras;
 // Writes DIR (replacing an earlier artifact directory, nothing else): all of
-// it or, after an error, none of it.
+// it or, after an error, none of it. It is built in DIR.tmp.PID.XXXXXX and
+// swapped in (Linux; elsewhere the old one is renamed aside first, to
+// DIR.old.PID.XXXXXX): a reader, or a run killed at any moment, sees the
+// complete old or the complete new DIR. Such temporaries of runs that are
+// gone are removed first. A trailing '/' in DIR is ignored.
 // Kernels whose text is the same (but for their own name) share the first
 // one's files: shares[k] (if not NULL) is the kernel whose files k uses.
 // More programs than the target's compile budget (ANE-P02) is an error.

@@ -28,22 +28,49 @@ static bool valid_ident(const char *s, size_t n) {
   return n > 0;
 }
 
+// The earlier -D of the name arg[0..n), or -1.
+static int find_define(const CliFront *c, const char *arg, size_t n) {
+  for (int i = 0; i < c->front.ndefs; i++)
+    if (strlen(c->def_names[i]) == n && !memcmp(c->def_names[i], arg, n))
+      return i;
+  return -1;
+}
+
+// The name of a "<command line>" pseudo-file's -D ("-D name=value"): cols 4..
+static SrcLoc define_loc(const CliFront *c, int file) {
+  const SrcFile *f = &c->diag->files[file];
+  return (SrcLoc){.file = file, .first_line = 1, .first_column = 4, .last_line = 1,
+                  .last_column = (int)f->len};
+}
+
 // -D name=value: the text is kept as a pseudo-file so errors can point into it.
+// A name given again replaces its earlier value (the last one wins, with a
+// warning naming both): the elaboration sees each name once.
 static bool cli_define(const OptSpec *s, const Opt *o, void *dst, const char *arg) {
   (void)o;
   CliFront *c = dst;
   const char *eq = strchr(arg, '=');
   if (!eq || !valid_ident(arg, (size_t)(eq - arg)) || !eq[1])
     return opts_error(s->prog, "-D expects NAME=VALUE, got '%s'", arg), false;
-  if (c->front.ndefs == (int)(sizeof c->defs / sizeof *c->defs))
+  int i = find_define(c, arg, (size_t)(eq - arg));
+  if (i < 0 && c->front.ndefs == (int)(sizeof c->defs / sizeof *c->defs))
     return opts_error(s->prog, "too many -D options"), false;
   char text[512];
   int len = snprintf(text, sizeof text, "-D %s", arg);
   if (len < 0 || (size_t)len >= sizeof text || eq - arg >= 64)
     return opts_error(s->prog, "-D option too long"), false;
-  int i = c->front.ndefs++;
+  int file = diag_add_file(c->diag, "<command line>", text, (size_t)len);
+  if (i >= 0) {
+    int old = c->defs[i].file;
+    diag_warning(c->diag, define_loc(c, file),
+                 "'-D %s' overrides the earlier '%s' (the last one wins)", arg,
+                 c->diag->files[old].text);
+    diag_note(c->diag, define_loc(c, old), "the earlier value, ignored");
+  } else {
+    i = c->front.ndefs++;
+  }
   Define *def = &c->defs[i];
-  def->file = diag_add_file(c->diag, "<command line>", text, (size_t)len);
+  def->file = file;
   memcpy(c->def_names[i], arg, (size_t)(eq - arg));
   c->def_names[i][eq - arg] = '\0';
   def->name = c->def_names[i];

@@ -5,10 +5,12 @@
 #include "driver.h"
 
 #include <errno.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 typedef struct BuildArgs {
   CliFront c;
@@ -16,22 +18,97 @@ typedef struct BuildArgs {
   const char *out;
 } BuildArgs;
 
-// Compiles the generated sources into `exe` (through a temp file).
-static bool cc_trainer(const char *dir, const char *exe, Diag *d) {
-  char *cmd = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&cmd, &len);
-  fprintf(f, "'%s' %s -std=c11 -Wall -Wextra -D_POSIX_C_SOURCE=200809L -I'%s' '%s/step.c' "
-          "'%s/kernels.c' '%s' %s -o '%s.tmp' && mv -f '%s.tmp' '%s'", ANEC_CC, ANEC_RT_CFLAGS,
-          ANEC_RT_INCLUDE, dir, dir, ANEC_RT_LIB, ANEC_RT_LINK, exe, exe, exe);
-  fclose(f);
-  int rc = system(cmd);
-  if (rc != 0)
-    diag_error(d, loc_none(), "compiling the trainer failed (%s %d): %s",
-               rc > 0 && WIFEXITED(rc) ? "exit status" : "wait status",
-               rc > 0 && WIFEXITED(rc) ? WEXITSTATUS(rc) : rc, cmd);
-  free(cmd);
-  return rc == 0;
+enum { MAX_ARGS = 256 }; // of the C compiler's command line
+
+// Appends the space-separated words of `flags` (CMake's lists of compile
+// or link flags, joined with spaces) to argv; false if they do not fit.
+static bool add_words(Arena *a, const char **argv, int *argc, const char *flags) {
+  for (const char *p = flags; *p;) {
+    size_t n = strcspn(p, " ");
+    if (n && *argc >= MAX_ARGS - 16)
+      return false;
+    if (n)
+      argv[(*argc)++] = arena_strndup(a, p, n);
+    p += n + (p[n] == ' ');
+  }
+  return true;
+}
+
+// A path as a compiler argument: "./-x" for "-x", not an option.
+static const char *path_arg(Arena *a, const char *path) {
+  return path[0] == '-' ? arena_printf(a, "./%s", path) : path;
+}
+
+// Runs argv[0] (found on PATH if it has no '/') with argv, no shell in
+// between, and waits for it; false (reported) unless it exits with 0.
+static bool run_tool(const char *const *argv, Diag *d) {
+  extern char **environ;
+  pid_t pid;
+  fflush(NULL);
+  int err = posix_spawnp(&pid, argv[0], NULL, NULL, (char *const *)argv, environ);
+  if (err) {
+    diag_error(d, loc_none(), "cannot run the C compiler '%s': %s", argv[0], strerror(err));
+    return false;
+  }
+  int st;
+  while (waitpid(pid, &st, 0) < 0)
+    if (errno != EINTR) {
+      diag_error(d, loc_none(), "waiting for the C compiler '%s': %s", argv[0],
+                 strerror(errno));
+      return false;
+    }
+  if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+    return true;
+  if (WIFSIGNALED(st))
+    diag_error(d, loc_none(), "compiling the trainer failed: '%s' was killed by signal %d (%s)",
+               argv[0], WTERMSIG(st), strsignal(WTERMSIG(st)));
+  else
+    diag_error(d, loc_none(), "compiling the trainer failed: '%s' exited with status %d",
+               argv[0], WIFEXITED(st) ? WEXITSTATUS(st) : st);
+  return false;
+}
+
+// Compiles the generated sources in dir into `exe`: into a temp file of our
+// own next to it (exe.tmp.XXXXXX), then renamed over exe, so that exe is
+// the complete old or the complete new trainer at every moment.
+static bool cc_trainer(Arena *a, const char *dir, const char *exe, Diag *d) {
+  const char *argv[MAX_ARGS];
+  int argc = 0;
+  argv[argc++] = ANEC_CC;
+  bool fit = add_words(a, argv, &argc, ANEC_RT_CFLAGS);
+  argv[argc++] = "-std=c11";
+  argv[argc++] = "-Wall";
+  argv[argc++] = "-Wextra";
+  argv[argc++] = "-D_POSIX_C_SOURCE=200809L";
+  argv[argc++] = "-I" ANEC_RT_INCLUDE;
+  argv[argc++] = path_arg(a, arena_printf(a, "%s/step.c", dir));
+  argv[argc++] = path_arg(a, arena_printf(a, "%s/kernels.c", dir));
+  argv[argc++] = ANEC_RT_LIB;
+  if (!fit || !add_words(a, argv, &argc, ANEC_RT_LINK)) { // 16 left for ours
+    diag_error(d, loc_none(), "too many compile and link flags for the trainer");
+    return false;
+  }
+  char *tmp = arena_printf(a, "%s.tmp.XXXXXX", exe);
+  int fd = mkstemp(tmp);
+  if (fd < 0) {
+    diag_error(d, loc_none(), "cannot create a file next to '%s': %s", exe, strerror(errno));
+    return false;
+  }
+  mode_t mask = umask(0);
+  umask(mask);
+  fchmod(fd, 0777 & ~mask); // the mode the compiler gives a new file (mkstemp's: 0600)
+  close(fd);                // the compiler writes it
+  argv[argc++] = "-o";
+  argv[argc++] = tmp;
+  argv[argc] = NULL;
+  bool ok = run_tool(argv, d);
+  if (ok && rename(tmp, exe) != 0) {
+    diag_error(d, loc_none(), "cannot write '%s': %s", exe, strerror(errno));
+    ok = false;
+  }
+  if (!ok)
+    unlink(tmp);
+  return ok;
 }
 
 static bool write_text(const char *path, const char *text, size_t len, Diag *d) {
@@ -64,6 +141,11 @@ static bool write_sources(Graph *g, const int *shares, const char *const arts[2]
 
 bool build_trainer(Arena *a, Diag *d, const CliFront *c, const TargetProfile *t,
                    const char *exe) {
+  struct stat st;
+  if (stat(exe, &st) == 0 && S_ISDIR(st.st_mode)) {
+    diag_error(d, loc_none(), "'%s' is a directory: -o names the trainer to write (a file)", exe);
+    return false;
+  }
   FrontOpts fo = c->front;
   fo.pipe.train = true;
   Graph *g = front_compile(a, d, c->model, &fo);
@@ -74,9 +156,8 @@ bool build_trainer(Arena *a, Diag *d, const CliFront *c, const TargetProfile *t,
   ParamSet ps;
   params_init(&ps, a);
   params_init_random(&ps, g, 0); // constants only: every param is an input
-  char tmp[300];
   const char *td = getenv("TMPDIR");
-  snprintf(tmp, sizeof tmp, "%.200s/anec-build.XXXXXX", td && *td ? td : "/tmp");
+  char *tmp = arena_printf(a, "%s/anec-build.XXXXXX", td && *td ? td : "/tmp");
   if (!mkdtemp(tmp)) {
     diag_error(d, loc_none(), "cannot create a temporary directory: %s", strerror(errno));
     return false;
@@ -90,7 +171,7 @@ bool build_trainer(Arena *a, Diag *d, const CliFront *c, const TargetProfile *t,
     diag_error(d, loc_none(), "cannot create '%s': %s", dir, strerror(errno));
     ok = false;
   }
-  ok = ok && write_sources(g, shares, arts, dir, d) && cc_trainer(dir, exe, d);
+  ok = ok && write_sources(g, shares, arts, dir, d) && cc_trainer(a, dir, exe, d);
   rm_tree(tmp);
   return ok;
 }

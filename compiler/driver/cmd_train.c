@@ -3,7 +3,9 @@
 // as anec build does, then runs it with the remaining flags.
 #include "driver.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -105,20 +107,113 @@ static int train_args(TrainCmdArgs *ta, int argc, char **argv, char **rest, int 
   return EXIT_USAGE;
 }
 
-// The cached trainer of the model, built if it is not there yet.
+//
+// The cache entry of a model: DIR/trainer and DIR/trainer.stamp, written
+// after the trainer is in place, with its size and FNV-1a 64 hash. An entry
+// is used only when the trainer matches its stamp; anything else (a stamp
+// missing, a trainer truncated or damaged) is rebuilt. Builders of one entry
+// take turns (a lock on DIR/lock; without locks they still work, each into a
+// temp file of its own renamed over DIR/trainer): a run never sees a
+// trainer half-written, and runs the complete old or the complete new one.
+//
+
+// "size N\nfnv1a HEX\n" of the file at path, or NULL if it cannot be read.
+static char *stamp_of(Arena *a, const char *path) {
+  FILE *f;
+  uint64_t size;
+  if (rt_open_regular(path, UINT64_MAX, &f, &size))
+    return NULL;
+  enum { CHUNK = 1 << 16 };
+  unsigned char *buf = malloc(CHUNK);
+  uint64_t h = RT_FNV_OFFSET, n = 0;
+  for (size_t got; buf && (got = fread(buf, 1, CHUNK, f)) > 0;)
+    h = rt_fnv1a(h, buf, got), n += got;
+  bool ok = buf && !ferror(f) && n == size;
+  free(buf);
+  fclose(f);
+  return ok ? arena_printf(a, "size %llu\nfnv1a %016llx\n", (unsigned long long)n,
+                           (unsigned long long)h)
+            : NULL;
+}
+
+// Whether exe is an executable that matches its stamp.
+static bool entry_valid(Arena *a, const char *exe, const char *stamp) {
+  if (access(exe, X_OK) != 0)
+    return false;
+  RtDiag quiet = {0};
+  size_t n;
+  char *want = (char *)rt_read_file_max(stamp, 4096, &n, &quiet);
+  char *have = want ? stamp_of(a, exe) : NULL;
+  bool ok = have && strlen(want) == n && !strcmp(want, have);
+  free(want);
+  return ok;
+}
+
+// Waits for the entry's lock: its descriptor, or -1 when the file system
+// has no locks (the build then goes on unlocked).
+static int lock_entry(Arena *a, const char *dir) {
+  int fd = open(arena_printf(a, "%s/lock", dir), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+  while (fd >= 0 && fcntl(fd, F_SETLKW, &fl) != 0)
+    if (errno != EINTR) {
+      close(fd);
+      return -1;
+    }
+  return fd;
+}
+
+// Removes what builds killed on the way left in the entry: the temp files of
+// the trainer and of the stamp. Only under the lock: no other build is on.
+static void remove_temps(Arena *a, const char *dir) {
+  DIR *dp = opendir(dir);
+  for (struct dirent *e; dp && (e = readdir(dp));)
+    if (!strncmp(e->d_name, "trainer.tmp.", 12) || !strncmp(e->d_name, "trainer.stamp.tmp", 17))
+      unlink(arena_printf(a, "%s/%s", dir, e->d_name));
+  if (dp)
+    closedir(dp);
+}
+
+// Builds the entry's trainer (under its lock, unless another run built it
+// meanwhile) and writes its stamp; false after reporting errors.
+static bool build_entry(Arena *a, Diag *d, const TrainCmdArgs *ta, const char *dir,
+                        const char *exe, const char *stamp) {
+  int err = rt_mkdirs(dir);
+  if (err) {
+    diag_error(d, loc_none(), "cannot create '%s': %s", dir, strerror(err));
+    return false;
+  }
+  int lock = lock_entry(a, dir);
+  bool ok = entry_valid(a, exe, stamp); // another run's, built while we waited
+  if (!ok) {
+    bool damaged = access(exe, F_OK) == 0;
+    fprintf(stderr, "anec train: %sbuilding the trainer of %s (cached in %s%s)\n",
+            damaged ? "re" : "", ta->c.model, dir,
+            damaged ? "; the cached one does not match its stamp" : "");
+    if (lock >= 0)
+      remove_temps(a, dir);
+    ok = build_trainer(a, d, &ta->c, ta->target, exe);
+    char *text = ok ? stamp_of(a, exe) : NULL;
+    if (ok && !text)
+      diag_error(d, loc_none(), "cannot read the trainer '%s' just built", exe);
+    ok = text && cli_write_file(stamp, text, strlen(text));
+  }
+  if (lock >= 0)
+    close(lock); // releases it
+  return ok;
+}
+
+// The cached trainer of the model, built if it is not there yet (or does
+// not match its stamp).
 static char *cached_trainer(Arena *a, Diag *d, const TrainCmdArgs *ta) {
   uint64_t key = train_key(ta->c.model, &ta->c, ta->target, d);
   if (!key)
     return NULL;
   char *dir = arena_printf(a, "%s/%016llx", cache_dir(a), (unsigned long long)key);
   char *exe = arena_printf(a, "%s/trainer", dir);
-  if (access(exe, X_OK) == 0)
+  char *stamp = arena_printf(a, "%s/trainer.stamp", dir);
+  if (entry_valid(a, exe, stamp))
     return exe;
-  fprintf(stderr, "anec train: building the trainer of %s (cached in %s)\n", ta->c.model, dir);
-  int err = rt_mkdirs(dir);
-  if (err)
-    diag_error(d, loc_none(), "cannot create '%s': %s", dir, strerror(err));
-  return !err && build_trainer(a, d, &ta->c, ta->target, exe) ? exe : NULL;
+  return build_entry(a, d, ta, dir, exe, stamp) ? exe : NULL;
 }
 
 int cmd_train(int argc, char **argv) {

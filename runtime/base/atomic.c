@@ -4,6 +4,9 @@
 // that it is either complete or absent: a temp file next to the target,
 // filled, flushed to disk, then renamed over it. Every writer of the
 // toolchain (IR dumps, .npy, weight blobs, checkpoints) uses it.
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE // syscall(), for renameat2 (rt_rename_exchange)
+#endif
 #include "base.h"
 
 #include <errno.h>
@@ -12,6 +15,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#endif
 
 // Fills a temp file created from `tmp` (a mkstemp template); 0 or an errno.
 static int fill_temp(char *tmp, bool (*fill)(FILE *f, void *ctx), void *ctx) {
@@ -132,4 +138,17 @@ int rt_mkdirs(const char *dir) {
   if (!err && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)))
     err = ENOTDIR;
   return err;
+}
+
+int rt_rename_exchange(const char *a, const char *b) {
+#if defined(__linux__) && defined(SYS_renameat2)
+  // renameat2 through syscall(): glibc declares a wrapper only since 2.28
+  enum { EXCHANGE = 1 << 1 }; // RENAME_EXCHANGE of <linux/fs.h>
+  if (syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, EXCHANGE) == 0)
+    return 0;
+  return errno;
+#else
+  (void)a, (void)b;
+  return ENOSYS;
+#endif
 }

@@ -88,6 +88,11 @@ unsigned char *rt_read_file(const char *path, size_t *n, RtDiag *d);
 // Creates directory dir and its missing parents (mkdir -p); 0, or the errno
 // of the first failure (ENOTDIR when dir exists but is not a directory).
 int rt_mkdirs(const char *dir);
+// Swaps the entries a and b (both existing, on one file system) in one atomic
+// step where the OS can (Linux: renameat2 RENAME_EXCHANGE): 0, or an errno;
+// ENOSYS, EINVAL or ENOTSUP when this OS or file system cannot, and the
+// caller falls back to two renames.
+int rt_rename_exchange(const char *a, const char *b);
 
 // pool.c — worker threads, one per core (ANEC_THREADS overrides, at most
 // 16): rt_parallel calls fn(ctx, b) once for each block b in 0..blocks-1,
