@@ -1,6 +1,7 @@
 // test_milcheck.c — the mil-check engine in process: the Core ML corpus on
 // every target (no crash, every finding names a real, checkable rule, in
-// source order), accepted kernels, and weight files next to the program.
+// source order), accepted kernels, weight files next to the program, and
+// the catalog v2 checks per chip family (B12-B14, T12-T14, B07 rows, P03).
 // Per-rule outputs of the command are golden cases (golden/milcheck.test).
 // The corpus: tests/data/mil-corpus.
 #include <setjmp.h>
@@ -18,8 +19,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define BUILD_INFO "[buildInfo = dict<string, string>({{\"coremlc-version\", \"3505.4.1\"}})]\n"
+
 static const char conv_m4[] =
-    "program(1.3)\n"
+    "program(1.3)\n" BUILD_INFO
     "{\n"
     "    func main<ios18>(tensor<fp16, [1, 768, 1, 256]> x) {\n"
     "            string pt = const()[name = string(\"pt\"), val = string(\"valid\")];\n"
@@ -34,7 +37,7 @@ static const char conv_m4[] =
 
 // A kernel that adds a [1, 768, 1, 32] fp16 constant from weights/w.bin.
 static const char add_blob[] =
-    "program(1.3)\n"
+    "program(1.3)\n" BUILD_INFO
     "{\n"
     "    func main<ios18>(tensor<fp16, [1, 768, 1, 32]> x) {\n"
     "            tensor<fp16, [1, 768, 1, 32]> b = const()[name = string(\"b\"), val = tensor<fp16, [1, 768, 1, 32]>(BLOBFILE(path = string(\"@model_path/weights/w.bin\"), offset = uint64(64)))];\n"
@@ -47,6 +50,14 @@ static MilProgram *read_text(const char *text, const char *dir) {
   MilProgram *p = mil_read_text("t.mil", text, strlen(text), dir, &d);
   assert_non_null(p);
   return p;
+}
+
+// Whether a finding of rule r says `text`.
+static bool rule_says(const MilCheck *c, RuleId r, const char *text) {
+  for (int i = 0; i < c->n; i++)
+    if (c->findings[i].rule == r && strstr(c->findings[i].msg, text))
+      return true;
+  return false;
 }
 
 static int count_rule(const MilCheck *c, RuleId r, Severity s) {
@@ -199,12 +210,136 @@ static void test_weights_file(void **state) {
   rmdir(dir);
 }
 
+// The classifier pattern of the Stories110M training step: rank-2 values
+// with a 32,000 axis and a matmul contracting over 32,000.
+static const char classifier[] =
+    "program(1.3)\n" BUILD_INFO
+    "{\n"
+    "    func main<ios18>(tensor<fp16, [1, 32000, 1, 256]> in00) {\n"
+    "            tensor<int32, [2]> s = const()[name = string(\"s\"), val = tensor<int32, [2]>([32000, 256])];\n"
+    "            tensor<fp16, [32000, 256]> g = reshape(shape = s, x = in00)[name = string(\"g\")];\n"
+    "            tensor<fp16, [256, 256]> y = matmul(transpose_x = bool(true), transpose_y = bool(false), x = g, y = g)[name = string(\"y\")];\n"
+    "            tensor<int32, [4]> s4 = const()[name = string(\"s4\"), val = tensor<int32, [4]>([1, 256, 1, 256])];\n"
+    "            tensor<fp16, [1, 256, 1, 256]> out00 = reshape(shape = s4, x = y)[name = string(\"out00\")];\n"
+    "        } -> (out00);\n"
+    "}\n";
+
+static void test_family_extents(void **state) {
+  (void)state;
+  MilProgram *p = read_text(classifier, "/nonexistent");
+  const char *capped[] = {"m3", "m4"};
+  for (int i = 0; i < 2; i++) {
+    MilCheck c = check(p, capped[i]);
+    bool m3 = i == 0; // 16,384 on M1-M3, 65,536 on M4/M5
+    assert_int_equal(count_rule(&c, RULE_B12, SEV_WARNING), m3 ? 2 : 0); // axis 0 of g, K
+    assert_int_equal(c.count[SEV_ERROR], 0);
+    milcheck_free(&c);
+  }
+  MilCheck c = check(p, "m5");
+  assert_int_equal(c.n, 0);
+  milcheck_free(&c);
+  c = check(p, "m1"); // the dialect's errors, and the same cap as m3
+  assert_int_equal(count_rule(&c, RULE_B12, SEV_WARNING), 2);
+  milcheck_free(&c);
+  mil_free(p);
+}
+
+// Rank 5, strips, softmax, weight paths, buildInfo: one program, all warnings.
+static const char layout_issues[] =
+    "program(1.3)\n"
+    "{\n"
+    "    func main<ios18>(tensor<fp16, [1, 64, 1, 1088]> in00) {\n"
+    "            tensor<fp16, [1, 64, 1, 1]> v = slice_by_size(begin = tensor<int32, [4]>([0, 0, 0, 1024]), size = tensor<int32, [4]>([1, 64, 1, 1]), x = in00)[name = string(\"v\")];\n"
+    "            tensor<fp16, [1, 64, 1, 1]> u = slice_by_size(begin = tensor<int32, [4]>([0, 0, 0, 1025]), size = tensor<int32, [4]>([1, 64, 1, 1]), x = in00)[name = string(\"u\")];\n"
+    "            tensor<fp16, [1, 64, 1, 1000]> a = slice_by_size(begin = tensor<int32, [4]>([0, 0, 0, 0]), size = tensor<int32, [4]>([1, 64, 1, 1000]), x = in00)[name = string(\"a\")];\n"
+    "            tensor<fp16, [1, 64, 1, 1000]> b = softmax(axis = int32(-1), x = a)[name = string(\"b\")];\n"
+    "            tensor<fp16, [1, 2, 32, 1, 1000]> r = reshape(shape = tensor<int32, [5]>([1, 2, 32, 1, 1000]), x = b)[name = string(\"r\")];\n"
+    "            tensor<fp16, [1, 64, 1, 1000]> w = const()[name = string(\"w\"), val = tensor<fp16, [1, 64, 1, 1000]>(BLOBFILE(path = string(\"@model_path/k00/weights/weight.bin\"), offset = uint64(64)))];\n"
+    "            tensor<fp16, [1, 64, 1, 1]> s = add(x = v, y = u)[name = string(\"s\")];\n"
+    "            tensor<fp16, [1, 64, 1, 1000]> t = mul(x = w, y = s)[name = string(\"t\")];\n"
+    "            tensor<fp16, [1, 64, 1, 1024]> out00 = concat(axis = int32(3), interleave = bool(false), values = (t, a, b))[name = string(\"out00\")];\n"
+    "        } -> (out00);\n"
+    "}\n";
+
+static void test_layout_warnings(void **state) {
+  (void)state;
+  MilProgram *p = read_text(layout_issues, "/nonexistent");
+  for (int t = 0; t < ntarget_profiles; t++) {
+    if (!strcmp(target_profiles[t].name, "m1"))
+      continue; // the m1 dialect adds T07 errors
+    MilCheck c = check(p, target_profiles[t].name);
+    assert_int_equal(count_rule(&c, RULE_B14, SEV_WARNING), 1); // 1025; 1024 and 0 are aligned
+    assert_int_equal(count_rule(&c, RULE_T14, SEV_WARNING), 1); // 1000
+    assert_int_equal(count_rule(&c, RULE_B13, SEV_WARNING), 1); // r
+    assert_int_equal(count_rule(&c, RULE_T12, SEV_WARNING), 1); // k00/weights/
+    assert_int_equal(count_rule(&c, RULE_T13, SEV_WARNING), 1); // no buildInfo
+    milcheck_free(&c);
+  }
+  TargetProfile loose = *target_find("m4");
+  loose.strip_align = 1;
+  MilCheck c = {0};
+  milcheck_run(&c, p, &loose);
+  assert_int_equal(count_rule(&c, RULE_B14, SEV_WARNING), 0);
+  milcheck_free(&c);
+  mil_free(p);
+}
+
+// B07: rows under 64 bytes; P03: the working set past SRAM, a warning.
+static void test_rows_and_sram(void **state) {
+  (void)state;
+  static const char narrow[] =
+      "program(1.3)\n" BUILD_INFO
+      "{\n"
+      "    func main<ios18>(tensor<fp16, [1, 4096, 1, 16]> x) {\n"
+      "            tensor<fp16, [1, 4096, 1, 16]> y = sigmoid(x = x)[name = string(\"y\")];\n"
+      "        } -> (y);\n"
+      "}\n";
+  MilProgram *p = read_text(narrow, "/nonexistent");
+  MilCheck c = check(p, "m4"); // 131,072 bytes, but rows of 32 bytes
+  assert_int_equal(count_rule(&c, RULE_B07, SEV_ERROR), 2);
+  assert_int_equal(count_rule(&c, RULE_B04, SEV_WARNING), 2);
+  assert_true(rule_says(&c, RULE_B07, "rows of 32 bytes (last axis 16 x fp16), under target m4's "
+                                     "64-byte per-row minimum"));
+  milcheck_free(&c);
+  mil_free(p);
+  static const char big[] =
+      "program(1.3)\n" BUILD_INFO
+      "{\n"
+      "    func main<ios18>(tensor<fp16, [1, 8192, 1, 8192]> x) {\n"
+      "            tensor<fp16, [1, 8192, 1, 8192]> y = sigmoid(x = x)[name = string(\"y\")];\n"
+      "        } -> (y);\n"
+      "}\n";
+  p = read_text(big, "/nonexistent");
+  c = check(p, "m4"); // 256 MB in and out: past the curve's last point (128 MB, 29%)
+  assert_int_equal(count_rule(&c, RULE_P03, SEV_WARNING), 1);
+  assert_true(rule_says(&c, RULE_P03, "(256.0 MB)"));
+  assert_true(rule_says(&c, RULE_P03, "expect under 29% of the throughput in SRAM"));
+  milcheck_free(&c);
+  mil_free(p);
+  static const char mid[] =
+      "program(1.3)\n" BUILD_INFO
+      "{\n"
+      "    func main<ios18>(tensor<fp16, [1, 8192, 1, 2240]> x) {\n"
+      "            tensor<fp16, [1, 8192, 1, 2240]> y = sigmoid(x = x)[name = string(\"y\")];\n"
+      "        } -> (y);\n"
+      "}\n";
+  p = read_text(mid, "/nonexistent");
+  c = check(p, "m4"); // 70 MB: between the curve's 32 and 128 MB points (log-log)
+  assert_true(rule_says(&c, RULE_P03, "(70.0 MB)"));
+  assert_true(rule_says(&c, RULE_P03, "expect ~38% of the throughput in SRAM"));
+  milcheck_free(&c);
+  mil_free(p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_corpus),
       cmocka_unit_test(test_corpus_findings),
       cmocka_unit_test(test_accepted_kernels),
       cmocka_unit_test(test_weights_file),
+      cmocka_unit_test(test_family_extents),
+      cmocka_unit_test(test_layout_warnings),
+      cmocka_unit_test(test_rows_and_sram),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -309,18 +309,215 @@ int artifact_compiles(const Graph *g, const ParamSet *ps, int *shares, Diag *d) 
   return ok ? compiles : -1;
 }
 
+//
+// The catalog check: each fp16 kernel's MIL, as emitted, against the
+// target's catalog (milcheck.c), before its files are written
+//
+
+// Whether name is `prefix` followed by decimal digits only (in00, out01).
+static bool numbered(const char *name, const char *prefix) {
+  size_t n = strlen(prefix);
+  if (strncmp(name, prefix, n) || !name[n])
+    return false;
+  return strspn(name + n, "0123456789") == strlen(name + n);
+}
+
+// The IR values the kernel's MIL variable `name` holds (at most max, into
+// out): opN_OP is the kernel's node N (emit_kernel's names), outNN and inNN
+// are the values in that output or input surface. 0 for a helper value (a
+// constant, a reshape, a slice of a surface).
+static int var_values(const Graph *g, int ki, const KernelMil *km, const char *name,
+                      const Node **out, int max) {
+  const Kernel *k = &g->plan->kernels[ki];
+  int n = 0;
+  if (numbered(name, "out") || numbered(name, "in")) {
+    bool input = name[0] == 'i';
+    for (int i = 0; i < (input ? k->ninputs : k->noutputs) && n < max; i++)
+      if (!strcmp(input ? km->in_names[i] : km->out_names[i], name))
+        out[n++] = input ? k->inputs[i] : k->outputs[i];
+    return n;
+  }
+  char *end;
+  long i = strncmp(name, "op", 2) ? -1 : strtol(name + 2, &end, 10);
+  if (i < 0 || i >= k->nnodes || name[2] < '0' || name[2] > '9' || *end != '_')
+    return 0;
+  const char *op = op_info[k->nodes[i]->op].name;
+  if (strcmp(end + 1, op + (*op == '%')))
+    return 0;
+  out[0] = k->nodes[i];
+  return max > 0;
+}
+
+static bool binding_uses(const MilBinding *b, int var) {
+  if (b->kind == MIL_B_REF)
+    return b->var == var;
+  for (int i = 0; b->kind == MIL_B_TUPLE && i < b->nitems; i++)
+    if (binding_uses(&b->items[i], var))
+      return true;
+  return false;
+}
+
+static void binding_refs(const MilBinding *b, int *queue, int *n, bool *seen) {
+  if (b->kind == MIL_B_REF && b->var >= 0 && !seen[b->var])
+    seen[b->var] = true, queue[(*n)++] = b->var;
+  for (int i = 0; b->kind == MIL_B_TUPLE && i < b->nitems; i++)
+    binding_refs(&b->items[i], queue, n, seen);
+}
+
+// The nearest variable from v that holds IR values: v itself, else what is
+// computed from it (*how "goes into"), else what it is computed from (*how
+// "comes from"); -1 if none.
+static int valued_var(const Graph *g, int ki, const KernelMil *km, const MilFunc *f, int v,
+                      const char **how) {
+  const Node *dummy;
+  int *queue = arena_alloc(g->arena, sizeof(int) * (size_t)(f->nvars + 1));
+  bool *seen = arena_alloc(g->arena, (size_t)f->nvars + 1);
+  for (int forward = 1; forward >= 0; forward--) {
+    memset(seen, 0, (size_t)f->nvars + 1);
+    int n = 0;
+    queue[n++] = v, seen[v] = true;
+    for (int q = 0; q < n; q++) {
+      int x = queue[q];
+      *how = x == v ? "holds" : forward ? "goes into" : "comes from";
+      if (var_values(g, ki, km, f->vars[x].name, &dummy, 1))
+        return x;
+      for (int o = forward ? f->vars[x].op + 1 : f->vars[x].op; o >= 0 && o < f->nops;
+           o = forward ? o + 1 : -1) {
+        const MilOp *op = &f->ops[o];
+        bool uses = false;
+        for (int a = 0; forward && a < op->nargs && !uses; a++)
+          uses = binding_uses(&op->args[a].b, x);
+        for (int j = 0; uses && j < op->noutputs; j++)
+          if (!seen[op->outputs[j]])
+            seen[op->outputs[j]] = true, queue[n++] = op->outputs[j];
+        for (int a = 0; !forward && a < op->nargs; a++)
+          binding_refs(&op->args[a].b, queue, &n, seen);
+      }
+    }
+  }
+  return -1;
+}
+
+// The variable a finding at loc is about: the one declared there, else the
+// (first) output of the op on that line, else the input declared last
+// before it on that line; -1 for the program or function as a whole.
+static int finding_var(const MilFunc *f, MilLoc loc) {
+  for (int i = 0; loc.line > 0 && i < f->nvars; i++)
+    if (f->vars[i].loc.line == loc.line && f->vars[i].loc.col <= loc.col &&
+        loc.col <= f->vars[i].loc.last_col)
+      return i;
+  for (int i = 0; loc.line > 0 && i < f->nops; i++)
+    if (f->ops[i].loc.line == loc.line && f->ops[i].noutputs)
+      return f->ops[i].outputs[0];
+  int best = -1;
+  for (int i = 0; loc.line > 0 && i < f->ninputs; i++) {
+    const MilVar *v = &f->vars[f->inputs[i]];
+    if (v->loc.line == loc.line && v->loc.col <= loc.col)
+      best = f->inputs[i];
+  }
+  return best;
+}
+
+static bool same_site(SrcLoc a, SrcLoc b) {
+  return a.file == b.file && a.first_line == b.first_line && a.first_column == b.first_column;
+}
+
+// Notes at the .anet source of the values the finding is about.
+static void note_values(const Graph *g, int ki, const KernelMil *km, const MilProgram *p,
+                        const MilFinding *f, Diag *d) {
+  const MilFunc *fn = f->func ? mil_func(p, f->func) : p->nfuncs ? &p->funcs[0] : NULL;
+  int var = fn ? finding_var(fn, f->loc) : -1;
+  const char *how = "holds";
+  int v = var >= 0 ? valued_var(g, ki, km, fn, var, &how) : -1;
+  if (v < 0)
+    return;
+  const char *about = fn->vars[var].name;
+  enum { MAX_NOTES = 4 };
+  const Kernel *k = &g->plan->kernels[ki];
+  int cap = k->ninputs + k->noutputs + 1;
+  const Node **vals = arena_alloc(g->arena, sizeof *vals * (size_t)cap);
+  int n = var_values(g, ki, km, fn->vars[v].name, vals, cap), shown = 0, more = 0;
+  for (int i = 0; i < n; i++) {
+    bool dup = vals[i]->site.file < 0 || vals[i]->site.first_line <= 0;
+    for (int j = 0; j < i && !dup; j++)
+      dup = same_site(vals[j]->site, vals[i]->site);
+    if (dup)
+      continue;
+    if (shown == MAX_NOTES) {
+      more++;
+      continue;
+    }
+    const Node *x = vals[i];
+    const char *op = op_info[x->op].name, *shape = shape_str(g->arena, &x->shape);
+    if (x->op == OP_INPUT || x->op == OP_PARAM)
+      diag_note(d, x->site, "'%s' %s %s %s (%s%s) declared here", about, how, op, x->name,
+                dtype_name(x->dtype), shape);
+    else // as the IR dump and manifest.json name it
+      diag_note(d, x->site, "'%s' %s %%%d (%s, %s%s) from this expression", about, how, x->id,
+                op + (*op == '%'), dtype_name(x->dtype), shape);
+    shown++;
+  }
+  if (more)
+    diag_note(d, loc_none(), "'%s' %s %d more value%s", about, how, more, more == 1 ? "" : "s");
+}
+
+// Kernel ki's check: its errors reported; false if there are any.
+static bool kernel_check(const Graph *g, int ki, const KernelMil *km, Diag *d) {
+  const char *name = g->plan->kernels[ki].name;
+  RtDiag rd = {.out = d->out};
+  // "/dev/null" as @model_path: the weight files are not written yet, so
+  // their bytes are not checked (the emitter writes them; their metadata
+  // is checked in the text)
+  MilProgram *p = mil_read_text(arena_printf(g->arena, "kernels/%s.mil", name), km->text,
+                                km->len, "/dev/null", &rd);
+  if (!p) {
+    diag_error(d, loc_none(), "kernel %s: the emitted MIL does not parse (an anec bug)", name);
+    return false;
+  }
+  MilCheck c = {0};
+  milcheck_run(&c, p, g->target);
+  for (int i = 0; i < c.n; i++) {
+    const MilFinding *f = &c.findings[i];
+    if (f->severity != SEV_ERROR)
+      continue; // warnings: anec mil-check shows them
+    diag_error(d, loc_none(), "kernel %s: [%s] %s", name, catalog_rules[f->rule].id, f->msg);
+    note_values(g, ki, km, p, f, d);
+  }
+  bool ok = c.count[SEV_ERROR] == 0;
+  milcheck_free(&c);
+  mil_free(p);
+  return ok;
+}
+
+bool artifact_check(const Graph *g, const KernelMil *kms, const int *shares, Diag *d) {
+  int rejected = 0;
+  for (int k = 0; k < g->plan->nkernels && !g->no_check && !(rejected && d->stop); k++)
+    if ((!shares || shares[k] == k) && !kernel_check(g, k, &kms[k], d))
+      rejected++;
+  if (rejected)
+    diag_note(d, loc_none(), "%d kernel%s of '%s' fail%s the catalog of target %s; --no-check "
+              "skips the check", rejected, rejected == 1 ? "" : "s", g->model,
+              rejected == 1 ? "s" : "", g->target->name);
+  return rejected == 0;
+}
+
+// Emits every kernel, checks the fp16 ones (artifact_check), then writes
+// their files: none if a kernel is rejected.
 static bool write_kernels(const Graph *g, const ParamSet *ps, const char *dir, bool fp32,
                           KernelMil *kms, int *shares, Diag *d) {
   Arena *a = g->arena;
-  if (!make_dir(arena_printf(a, "%s/kernels", dir), d))
-    return false;
   int compiles = 0;
   for (int k = 0; k < g->plan->nkernels; k++) {
-    const char *name = g->plan->kernels[k].name;
     if (!emit_kernel(a, g, k, ps, fp32, &kms[k], d))
       return false;
     shares[k] = share_of(g, kms, shares, k);
     compiles += shares[k] == k;
+  }
+  if ((!fp32 && !artifact_check(g, kms, shares, d)) ||
+      !make_dir(arena_printf(a, "%s/kernels", dir), d))
+    return false;
+  for (int k = 0; k < g->plan->nkernels; k++) {
+    const char *name = g->plan->kernels[k].name;
     if (shares[k] == k &&
         (!write_text(arena_printf(a, "%s/kernels/%s.mil", dir, name), kms[k].text, kms[k].len,
                      d) ||

@@ -43,7 +43,10 @@ typedef struct ArtifactExtras { // more files for DIR: model.ir, model.dot
   const char *texts[4];
 } ArtifactExtras;
 // Writes DIR (replacing an earlier artifact directory, nothing else): all of
-// it or, after an error, none of it. It is built in DIR.tmp.PID.XXXXXX and
+// it or, after an error, none of it. The fp16 kernels are checked first
+// (artifact_check): a kernel the target's catalog rejects is an error, and
+// then nothing is written. The fp32 variant is not checked: it is not
+// ANE-legal by design (ANE-B01). It is built in DIR.tmp.PID.XXXXXX and
 // swapped in (Linux; elsewhere the old one is renamed aside first, to
 // DIR.old.PID.XXXXXX): a reader, or a run killed at any moment, sees the
 // complete old or the complete new DIR. Such temporaries of runs that are
@@ -56,6 +59,16 @@ bool artifact_write(const Graph *g, const ParamSet *ps, const char *dir, bool fp
 // The programs a run compiles (kernels identical but for their names share
 // one), with shares as above; -1 (reported) if a kernel cannot be emitted.
 int artifact_compiles(const Graph *g, const ParamSet *ps, int *shares, Diag *d);
+// The catalog check of the fp16 kernels' MIL text, as emitted (kms: one per
+// kernel of g, from emit_kernel; shares: artifact_write's, or NULL to check
+// every kernel), for g->target (milcheck_run), before anything of them is
+// written; nothing if g->no_check (--no-check). Each error-severity finding
+// is reported to d as `kernel NAME: [RULE] message`, with a note at the
+// .anet source of each IR value it is about (by the emitter's names: opN_*,
+// outNN, inNN), and a last note names --no-check. Warnings are not reported
+// (anec mil-check shows them). The weight files' bytes are not checked (they
+// are not written yet). False if a kernel is rejected.
+bool artifact_check(const Graph *g, const KernelMil *kms, const int *shares, Diag *d);
 // Removes path and, if it is a directory (not a link to one), what it holds.
 void rm_tree(const char *path);
 // A JSON array of the dims (cJSON), for manifest.json and inspect --json.

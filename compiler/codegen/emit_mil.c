@@ -635,13 +635,20 @@ static void emit_node(Emit *e, const Node *n, const char *var) {
 //
 // The program
 //
+// buildInfo: the keys of every program known to run on an ANE through the
+// in-memory path (maderix, Orion, fspecii: Apple's printer's for program(1.3);
+// maderix PR #6's one key on M1), then anec's own.
 static void put_header(Emit *e) {
   fprintf(e->f, "program(%s)\n", e->t->program);
   if (e->v10)
-    fputs("[buildInfo = dict<tensor<string, []>, tensor<string, []>>(", e->f);
+    fputs("[buildInfo = dict<tensor<string, []>, tensor<string, []>>({"
+          "{\"coremlc-version\", \"3505.4.1\"}, ", e->f);
   else
-    fputs("[buildInfo = dict<string, string>(", e->f);
-  fprintf(e->f, "{{\"anec\", \"%s\"}, {\"anec-target\", \"%s\"}})]\n{\n", ANEC_VERSION, e->t->name);
+    fputs("[buildInfo = dict<string, string>({{\"coremlc-component-MIL\", \"3510.2.1\"}, "
+          "{\"coremlc-version\", \"3505.4.1\"}, {\"coremltools-component-milinternal\", \"\"}, "
+          "{\"coremltools-version\", \"9.0\"}, ", e->f);
+  fprintf(e->f, "{\"anec\", \"%s\"}, {\"anec-target\", \"%s\"}})]\n{\n", ANEC_VERSION,
+          e->t->name);
 }
 
 // Inputs named in00, in01, ... and outputs out00, ...: alphabetical order is

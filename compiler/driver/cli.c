@@ -1,6 +1,6 @@
 // cli.c — command-line pieces the subcommands share: the options declared
 // once (cli_opts: -D overrides, --print-after, --train, --dw, --target,
-// --help), the model path, usage errors, and atomic output files.
+// --no-check, --help), the model path, usage errors, and atomic output files.
 #include "driver.h"
 
 #include <errno.h>
@@ -138,8 +138,12 @@ const Opt cli_opts[CLI_OPT_COUNT] = {
                     "(default) or as BLAS on the CPU",
                     .store = OPT_STORE_FN, .fn = cli_dw},
     [CLI_OPT_TARGET] = {"target", 0, OPT_ARG_REQUIRED, "NAME",
-                        "the ANE generation: m1, m4 (default), m5",
+                        "the ANE generation: m1, m3, m4 (default), m5",
                         .store = OPT_STORE_FN, .fn = cli_target},
+    [CLI_OPT_NO_CHECK] = {"no-check", 0, OPT_ARG_NONE, NULL,
+                          "go on with kernels the target's catalog rejects\n"
+                          "(by default they are an error; nothing is written)",
+                          .store = OPT_STORE_FLAG, .off = FRONT(front.no_check)},
     [CLI_OPT_HELP] = {"help", 'h', OPT_ARG_NONE, NULL, "show this help and exit",
                       .store = OPT_STORE_HELP},
 };

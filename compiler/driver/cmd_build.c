@@ -181,6 +181,7 @@ static const Opt opts[] = {
     {NULL, 'o', OPT_ARG_REQUIRED, "EXE", "the trainer to write (required)",
      .store = OPT_STORE_STR, .off = AT(out)},
     {CLI_USE(CLI_OPT_TARGET, AT(target))},
+    {CLI_USE(CLI_OPT_NO_CHECK, AT(c))},
     {CLI_USE(CLI_OPT_DW, AT(c))},
     {CLI_USE(CLI_OPT_DEFINE, AT(c))},
     {CLI_USE(CLI_OPT_PRINT_AFTER, AT(c))},

@@ -82,6 +82,7 @@ static const Opt opts[] = {
      "artifact directory; ir and dot also go into it)",
      .store = OPT_STORE_FN, .fn = parse_emit},
     {CLI_USE(CLI_OPT_TARGET, AT(target))},
+    {CLI_USE(CLI_OPT_NO_CHECK, AT(c))},
     {"seed", 0, OPT_ARG_REQUIRED, "N", "seed of the parameter initializers (default 0)",
      .store = OPT_STORE_FN, .off = AT(seed), .fn = parse_seed},
     {"weights", 0, OPT_ARG_REQUIRED, "HOW",
@@ -138,17 +139,24 @@ static char *text_of(const Graph *g, unsigned emit, size_t *len) {
 }
 
 // -o -: every kernel's MIL text on stdout, each after a `==> kernels/NAME.mil <==`
-// line (as head(1) separates files); the weights are not written.
+// line (as head(1) separates files); the weights are not written. Every
+// kernel is emitted and checked (artifact_check, as artifact_write does)
+// before anything is printed.
 static bool print_kernels(Arena *a, const Graph *g, const ParamSet *ps, Diag *d) {
-  for (int k = 0; k < g->plan->nkernels; k++) {
-    KernelMil km;
-    if (!emit_kernel(a, g, k, ps, false, &km, d))
-      return false;
-    printf("%s==> kernels/%s.mil <==\n", k ? "\n" : "", g->plan->kernels[k].name);
-    fwrite(km.text, 1, km.len, stdout);
-    free(km.text);
+  int n = g->plan->nkernels;
+  KernelMil *kms = arena_alloc(a, sizeof *kms * (size_t)(n + 1));
+  bool ok = true;
+  for (int k = 0; k < n && ok; k++)
+    ok = emit_kernel(a, g, k, ps, false, &kms[k], d);
+  ok = ok && artifact_check(g, kms, NULL, d);
+  for (int k = 0; k < n; k++) {
+    if (ok)
+      printf("%s==> kernels/%s.mil <==\n", k ? "\n" : "", g->plan->kernels[k].name);
+    if (ok)
+      fwrite(kms[k].text, 1, kms[k].len, stdout);
+    free(kms[k].text);
   }
-  return fflush(stdout) == 0;
+  return ok && fflush(stdout) == 0;
 }
 
 // Lowers g and writes the artifact directory (with model.ir if asked).

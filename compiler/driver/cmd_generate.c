@@ -88,7 +88,8 @@ static const Opt opts[] = {
      .store = OPT_STORE_FLAG, .off = AT(print_ids)},
     {"precision", 0, OPT_ARG_REQUIRED, "P", "fp16 (ANE numerics, default) or fp32",
      .store = OPT_STORE_FN, .off = AT(prec), .fn = set_precision},
-    {CLI_USE(CLI_OPT_TARGET, AT(target)), .help = "m1, m4 (default), m5"},
+    {CLI_USE(CLI_OPT_TARGET, AT(target)), .help = "m1, m3, m4 (default), m5"},
+    {CLI_USE(CLI_OPT_NO_CHECK, AT(c))},
     {CLI_USE(CLI_OPT_DEFINE, AT(c))},
     {CLI_USE(CLI_OPT_HELP, 0)},
 };

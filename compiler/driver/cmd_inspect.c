@@ -63,7 +63,7 @@ static bool set_emit(const OptSpec *s, const Opt *o, void *dst, const char *kind
 #define AT(field) offsetof(InspectArgs, field)
 static const Opt opts[] = {
     {CLI_USE(CLI_OPT_TARGET, AT(target)), .letter = 't',
-     .help = "target profile: m1 (M1, M2), m4 (M3, M4; the default), m5"},
+     .help = "target profile: m1 (M1, M2), m3 (M3), m4 (M4; the default), m5 (M5)"},
     {CLI_USE(CLI_OPT_TRAIN, AT(c)),
      .help = "the training step (forward, loss, backward; weights as\n"
              "inputs): dispatches per layer, compiles per run"},

@@ -1,6 +1,7 @@
-// cmd_mil_check.c — `anec mil-check F.mil [--target T] [--json]`: reads any
-// MIL program, checks it against the constraint catalog for one target and
-// reports every finding with its rule; `--list-rules` prints the catalog.
+// cmd_mil_check.c — `anec mil-check F.mil [--target T | --profile P.json]
+// [--json]`: reads any MIL program, checks it against the constraint catalog
+// for one target and reports every finding with its rule; `--list-rules`
+// prints the profile (each value with its source) and the catalog.
 // Exit 0 when the ANE would accept the program (warnings allowed), else 1.
 #include "driver.h"
 
@@ -9,7 +10,8 @@
 #include <string.h>
 
 typedef struct MilCheckArgs {
-  const TargetProfile *target;
+  const TargetProfile *target; // NULL until --target or --profile
+  const char *profile;         // --profile FILE.json
   const char *path;
   bool json, verbose, list_rules;
 } MilCheckArgs;
@@ -17,13 +19,18 @@ typedef struct MilCheckArgs {
 #define AT(field) offsetof(MilCheckArgs, field)
 static const Opt opts[] = {
     {CLI_USE(CLI_OPT_TARGET, AT(target)), .letter = 't',
-     .help = "target profile: m1 (M1, M2), m4 (M3, M4; the default), m5"},
+     .help = "target profile: m1 (M1, M2), m3 (M3), m4 (M4; the default), m5 (M5)"},
+    {"profile", 0, OPT_ARG_REQUIRED, "FILE",
+     "a JSON profile: \"base\" names a built-in one, other keys\nset its fields by name "
+     "(--list-rules --json lists them)",
+     .store = OPT_STORE_STR, .off = AT(profile)},
     {"json", 0, OPT_ARG_NONE, NULL, "write the result as a JSON document on stdout",
      .store = OPT_STORE_FLAG, .off = AT(json)},
     {"verbose", 'v', OPT_ARG_NONE, NULL, "explain each rule that is not checkable statically",
      .store = OPT_STORE_FLAG, .off = AT(verbose)},
     {"list-rules", 0, OPT_ARG_NONE, NULL,
-     "print the catalog (ID, action, confidence, rule) for the target",
+     "print the target's values with their sources, and the\ncatalog (ID, action, "
+     "severity, confidence, evidence, rule,\nsource)",
      .store = OPT_STORE_FLAG, .off = AT(list_rules)},
     {CLI_USE(CLI_OPT_HELP, 0)},
 };
@@ -34,7 +41,7 @@ static const OptSpec spec = {
     .nopts = sizeof opts / sizeof *opts,
     .help_col = 22,
     .usage = "Usage: anec mil-check [OPTIONS] PROGRAM.mil\n"
-             "       anec mil-check --list-rules [--target NAME] [--json]\n"
+             "       anec mil-check --list-rules [--target NAME | --profile FILE] [--json]\n"
              "Check a MIL program against the ANE constraint catalog for one target chip.\n"
              "Exit status 0 when the ANE would accept it (warnings allowed), 1 otherwise.\n\n",
 };
@@ -54,6 +61,11 @@ static int parse_args(MilCheckArgs *a, int argc, char **argv) {
   }
   if (first + 1 < argc) {
     cli_usage_error("mil-check", "unexpected argument '%s'", argv[first + 1]);
+    return EXIT_USAGE;
+  }
+  if (a->target && a->profile) {
+    cli_usage_error("mil-check", "--target and --profile exclude each other (a profile names "
+                    "its base)");
     return EXIT_USAGE;
   }
   a->path = argv[first];
@@ -81,28 +93,46 @@ static void json_add_str(cJSON *o, const char *key, const char *s) {
     cJSON_AddNullToObject(o, key);
 }
 
+static void json_add_field(cJSON *o, const TargetProfile *t, const ProfileField *f) {
+  const char *s = profile_field_str(t, f);
+  int64_t v = profile_field_int(t, f);
+  if (s)
+    cJSON_AddStringToObject(o, f->name, s);
+  else if (f->kind == PF_BOOL)
+    cJSON_AddBoolToObject(o, f->name, v);
+  else if (f->kind == PF_INPUTS)
+    cJSON_AddStringToObject(o, f->name, v == INPUTS_SINGLE ? "single" : "multi");
+  else
+    cJSON_AddNumberToObject(o, f->name, (double)v);
+}
+
+// {"FIELD": {"source": "...", "evidence": "reported"}}: the form a profile
+// file's "sources" takes.
+static cJSON *json_sources(const TargetProfile *t) {
+  cJSON *o = cJSON_CreateObject();
+  for (int i = 0; i < nprofile_fields; i++) {
+    const Cite *c = target_cite(t, profile_fields[i].name);
+    if (!c)
+      continue;
+    cJSON *s = cJSON_AddObjectToObject(o, c->field);
+    cJSON_AddStringToObject(s, "source", c->source);
+    cJSON_AddStringToObject(s, "evidence", evidence_name(c->evidence));
+  }
+  return o;
+}
+
 static cJSON *json_target(const TargetProfile *t, bool full) {
   cJSON *o = cJSON_CreateObject();
-  cJSON_AddStringToObject(o, "name", t->name);
-  cJSON_AddStringToObject(o, "chips", t->chips);
-  cJSON_AddStringToObject(o, "program", t->program);
-  cJSON_AddStringToObject(o, "opset", t->opset);
-  if (!full)
+  if (!full) {
+    cJSON_AddStringToObject(o, "name", t->name);
+    cJSON_AddStringToObject(o, "chips", t->chips);
+    cJSON_AddStringToObject(o, "program", t->program);
+    cJSON_AddStringToObject(o, "opset", t->opset);
     return o;
-  cJSON_AddBoolToObject(o, "short_literals", t->short_literals);
-  cJSON_AddBoolToObject(o, "in_graph_cast", t->in_graph_cast);
-  cJSON_AddBoolToObject(o, "weight_file_per_matrix", t->weight_file_per_matrix);
-  cJSON_AddNumberToObject(o, "max_spatial", (double)t->max_spatial);
-  cJSON_AddNumberToObject(o, "max_channels", (double)t->max_channels);
-  cJSON_AddNumberToObject(o, "conv_cin_reject", (double)t->conv_cin_reject);
-  cJSON_AddNumberToObject(o, "min_surface_bytes", (double)t->min_surface_bytes);
-  cJSON_AddBoolToObject(o, "equal_io_sizes", t->equal_io_sizes);
-  cJSON_AddStringToObject(o, "inputs", t->inputs == INPUTS_SINGLE ? "single" : "multi");
-  cJSON_AddNumberToObject(o, "matmul_k_multiple", t->matmul_k_multiple);
-  cJSON_AddStringToObject(o, "matmul_k_severity", t->matmul_k_error ? "error" : "warning");
-  cJSON_AddNumberToObject(o, "surface_align", t->surface_align);
-  cJSON_AddNumberToObject(o, "compile_budget", t->compile_budget);
-  cJSON_AddNumberToObject(o, "sram_bytes", (double)t->sram_bytes);
+  }
+  for (int i = 0; i < nprofile_fields; i++)
+    json_add_field(o, t, &profile_fields[i]);
+  cJSON_AddItemToObject(o, "sources", json_sources(t));
   cJSON *ops = cJSON_AddArrayToObject(o, "ops");
   for (int i = 0; i < nane_ops; i++)
     if (target_op_allowed(t, ane_ops[i].name))
@@ -117,6 +147,7 @@ static cJSON *json_rule(const Rule *r, const TargetProfile *t) {
   cJSON_AddStringToObject(o, "action", rule_action_name(r->action));
   cJSON_AddStringToObject(o, "action_text", r->action_text);
   cJSON_AddStringToObject(o, "confidence", rule_confidence_name(r->confidence));
+  cJSON_AddStringToObject(o, "evidence", evidence_name(r->evidence));
   cJSON_AddStringToObject(o, "source", r->source);
   cJSON_AddStringToObject(o, "check", rule_check_name(r->check));
   cJSON_AddStringToObject(o, "severity", severity_name(target_rule_severity(t, (RuleId)(r - catalog_rules))));
@@ -229,35 +260,32 @@ static void print_unchecked(bool verbose) {
 }
 
 static void print_profile(const TargetProfile *t) {
-  char a[32], b[32], c[32], d[32], e[32];
-  printf("target %s (%s): program(%s), opset %s, %s scalar literals, in-graph cast %s%s\n",
-         t->name, t->chips, t->program, t->opset, t->short_literals ? "short" : "verbose",
-         t->in_graph_cast ? "allowed" : "rejected",
-         t->weight_file_per_matrix ? ", one weight file per matrix" : "");
-  printf("  spatial <= %s, channels <= %s, conv input channels < %s, I/O surfaces >= %s "
-         "bytes\n",
-         fmt_count(a, sizeof a, t->max_spatial), fmt_count(b, sizeof b, t->max_channels),
-         fmt_count(c, sizeof c, t->conv_cin_reject), fmt_count(d, sizeof d, t->min_surface_bytes));
-  printf("  equal I/O sizes %s, inputs=%s, matmul contraction a multiple of %d (%s), I/O rows "
-         "%d-byte aligned\n",
-         t->equal_io_sizes ? "required" : "not required",
-         t->inputs == INPUTS_SINGLE ? "single" : "multi", t->matmul_k_multiple,
-         t->matmul_k_error ? "error" : "warning", t->surface_align);
-  printf("  %d compiles per process, SRAM %s bytes\n", t->compile_budget,
-         fmt_count(e, sizeof e, t->sram_bytes));
+  printf("target %s (%s): program(%s), opset %s\n", t->name, t->chips, t->program, t->opset);
+  printf("  %-23s %-14s %-9s %-9s %s\n", "field", "value", "rules", "evidence", "source");
+  for (int i = 0; i < nprofile_fields; i++) {
+    const ProfileField *f = &profile_fields[i];
+    const Cite *c = target_cite(t, f->name);
+    char v[64];
+    if (!f->rules)
+      continue;
+    printf("  %-23s %-14s %-9s %-9s %s\n", f->name, profile_field_text(t, f, v, sizeof v),
+           f->rules, c ? evidence_name(c->evidence) : "-", c ? c->source : "-");
+  }
 }
 
 static void print_rules(const TargetProfile *t) {
   print_profile(t);
-  printf("\n%-8s %-8s %-8s %-10s %s\n", "rule", "action", "check", "confidence", "text");
+  printf("\n%-8s %-8s %-8s %-10s %-9s %s\n", "rule", "action", "check", "confidence", "evidence",
+         "text");
   for (int i = 0; i < RULE_COUNT; i++) {
     const Rule *r = &catalog_rules[i];
     const char *check = r->check == CHECK_READER ? "reader"
                         : r->check == CHECK_NONE ? "-"
                                                  : severity_name(target_rule_severity(t, (RuleId)i));
-    printf("%-8s %-8s %-8s %-10s %s%s%s%s\n", r->id, rule_action_name(r->action), check,
-           rule_confidence_name(r->confidence), r->text, r->retired ? " (retired: " : "",
-           r->retired ? r->retired : "", r->retired ? ")" : "");
+    printf("%-8s %-8s %-8s %-10s %-9s %s%s%s%s\n", r->id, rule_action_name(r->action), check,
+           rule_confidence_name(r->confidence), evidence_name(r->evidence), r->text,
+           r->retired ? " (retired: " : "", r->retired ? r->retired : "", r->retired ? ")" : "");
+    printf("%-47s source: %s\n", "", r->source);
   }
 }
 
@@ -290,15 +318,26 @@ static int check_program(const MilCheckArgs *a) {
   return rc;
 }
 
+static int run(MilCheckArgs *a) {
+  if (!a->list_rules)
+    return check_program(a);
+  if (a->json)
+    return json_rules(a->target) ? 0 : EXIT_USER;
+  print_rules(a->target);
+  return 0;
+}
+
 int cmd_mil_check(int argc, char **argv) {
-  MilCheckArgs a = {.target = target_default()};
+  MilCheckArgs a = {0};
   int rc = parse_args(&a, argc, argv);
   if (rc)
     return rc < 0 ? 0 : rc;
-  if (!a.list_rules)
-    return check_program(&a);
-  if (a.json)
-    return json_rules(a.target) ? 0 : EXIT_USER;
-  print_rules(a.target);
-  return 0;
+  Arena arena = {0};
+  RtDiag d = {.out = stderr};
+  a.target = a.profile ? target_profile_load(a.profile, &arena, &d)
+             : a.target ? a.target
+                        : target_default();
+  rc = a.target ? run(&a) : EXIT_USER;
+  arena_free(&arena);
+  return rc;
 }

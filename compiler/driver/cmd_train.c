@@ -1,6 +1,6 @@
-// cmd_train.c — `anec train M.anet [-D ...] [--target T] [--dw D] FLAGS...`:
-// builds the model's trainer once per model content (and anec) into a cache,
-// as anec build does, then runs it with the remaining flags.
+// cmd_train.c — `anec train M.anet [-D ...] [--target T] [--dw D] [--no-check]
+// FLAGS...`: builds the model's trainer once per model content (and anec)
+// into a cache, as anec build does, then runs it with the remaining flags.
 #include "driver.h"
 
 #include <dirent.h>
@@ -12,7 +12,7 @@
 
 static const char train_usage[] =
     "Usage: anec train MODEL.anet [-D NAME=VALUE]... [--target=NAME] [--dw=ane|cpu]\n"
-    "                  [TRAINER FLAGS]\n"
+    "                  [--no-check] [TRAINER FLAGS]\n"
     "Build the model's trainer (as anec build does; cached by the model's content and\n"
     "this anec, in $XDG_CACHE_HOME/anec or ~/.cache/anec) and run it with the trainer\n"
     "flags, e.g.\n"
@@ -31,6 +31,7 @@ static const Opt opts[] = {
     {CLI_USE(CLI_OPT_DEFINE, AT(c))},
     {CLI_USE(CLI_OPT_TARGET, AT(target))},
     {CLI_USE(CLI_OPT_DW, AT(c))},
+    {CLI_USE(CLI_OPT_NO_CHECK, AT(c))},
 };
 
 static const OptSpec spec = {
@@ -52,10 +53,11 @@ static uint64_t hash_file(uint64_t h, const char *path) {
   return h;
 }
 
-// The cache key: the model file, the overrides, the target and this anec:
-// its version, the runtime library the trainer links and (where the OS
-// names it: Linux) anec's own executable, so that a rebuilt anec of the
-// same version does not reuse trainers it would generate differently.
+// The cache key: the model file, the overrides, the target, --dw, --no-check
+// and this anec: its version, the runtime library the trainer links and
+// (where the OS names it: Linux) anec's own executable, so that a rebuilt
+// anec of the same version does not reuse trainers it would generate
+// differently.
 static uint64_t train_key(const char *model, const CliFront *c, const TargetProfile *t,
                           Diag *d) {
   RtDiag rd = {.out = d->out};
@@ -71,6 +73,8 @@ static uint64_t train_key(const char *model, const CliFront *c, const TargetProf
   }
   h = rt_fnv1a(h, t->name, strlen(t->name) + 1);
   h = rt_fnv1a(h, c->front.pipe.dw_cpu ? "dw=cpu" : "dw=ane", 7);
+  if (c->front.no_check) // a trainer built unchecked is not the checked one's
+    h = rt_fnv1a(h, "no-check", 9);
   h = rt_fnv1a(h, ANEC_VERSION, sizeof ANEC_VERSION);
   h = hash_file(hash_file(h, ANEC_RT_LIB), "/proc/self/exe");
   return rt_fnv1a(h, anec_prelude_text, strlen(anec_prelude_text));

@@ -31,6 +31,7 @@ typedef struct FrontOpts {
   const Define *defs;
   int ndefs;
   PipelineOpts pipe;
+  bool no_check; // --no-check: Graph.no_check (artifact_write's catalog check off)
 } FrontOpts;
 Graph *front_compile(Arena *a, Diag *d, const char *path, const FrontOpts *o);
 
@@ -55,6 +56,7 @@ enum {
   CLI_OPT_TRAIN,           // --train: CliFront
   CLI_OPT_DW,              // --dw=ane|cpu: CliFront
   CLI_OPT_TARGET,          // --target=NAME: const TargetProfile *
+  CLI_OPT_NO_CHECK,        // --no-check: CliFront
   CLI_OPT_HELP,            // -h, --help
   CLI_OPT_COUNT
 };

@@ -18,6 +18,7 @@ Graph *front_compile(Arena *a, Diag *d, const char *path, const FrontOpts *o) {
   Graph *g = elab_program(a, d, prelude, items, mf, o->defs, o->ndefs);
   if (!g)
     return NULL;
+  g->no_check = o->no_check;
   PipelineOpts pipe = o->pipe;
   if (!pipe.dump)
     pipe.dump = stderr;

@@ -199,6 +199,7 @@ struct Graph {
   const TargetProfile *target; // the profile legalize, place and partition obey
   bool dynamic_weights;        // --weights=inputs: params packed into kernel inputs
   bool dw_cpu;                 // --dw=cpu: place puts weight gradients on the CPU
+  bool no_check;               // --no-check: artifact_write skips the catalog check
   Plan *plan;                  // kernels and schedule (partition)
 };
 

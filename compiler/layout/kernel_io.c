@@ -2,7 +2,7 @@
 // surfaces: one [1, C, 1, W] tensor per value, or several values' blocks
 // stacked on the rows of one surface (ANE-B09 one input, B08 outputs alike
 // in size), and with dynamic weights (ANE-P01) the params' blocks in the
-// columns after the activations.
+// columns after the activations, in strips that start at aligned columns.
 #include "layout.h"
 
 #include <string.h>
@@ -103,22 +103,57 @@ static bool packed_already(const Packing *pk, const Node *p) {
   return false;
 }
 
-// Places a block of rows x cols: in the first strip of columns at least
-// as wide with the rows left, else in a new strip after the others.
-static void pack_place(Packing *pk, Pack *p, int64_t (*strips)[3], int *nstrips) {
-  for (int i = 0; i < *nstrips; i++) { // strips[i]: column, width, rows used
-    if (strips[i][1] >= p->cols && strips[i][2] + p->rows <= pk->rows) {
-      p->col = strips[i][0], p->row = strips[i][2];
-      strips[i][2] += p->rows;
-      return;
-    }
-  }
-  p->col = pk->col0 + pk->cols, p->row = 0;
-  strips[*nstrips][0] = p->col, strips[*nstrips][1] = p->cols, strips[*nstrips][2] = p->rows;
-  (*nstrips)++;
-  pk->cols += p->cols;
+static int64_t strip_aligned(int64_t col) {
+  return (col + STRIP_ALIGN - 1) / STRIP_ALIGN * STRIP_ALIGN;
 }
 
+// Strips of columns: each starts at a multiple of STRIP_ALIGN; a block goes
+// on the rows left in the first strip at least as wide, else starts a new
+// one at `next`. A matrix's strip is its width rounded up to STRIP_ALIGN;
+// vectors share strips of STRIP_ALIGN one-column lanes.
+typedef struct Strips {
+  int n;
+  struct { int64_t col, width, rows; } s[2 * MAX_PACKS]; // rows: rows used
+  int64_t next;        // the column of the next strip
+  int64_t lanes_col;   // the open vector strip's column (-1: none)
+  int lanes;           // its lanes in use
+} Strips;
+
+static void strip_add(Strips *st, Pack *p, int64_t col, int64_t width) {
+  st->s[st->n].col = col, st->s[st->n].width = width, st->s[st->n].rows = p->rows;
+  st->n++;
+  p->col = col, p->row = 0;
+}
+
+// Places a block in a strip's rows left; false (not placed) when it would
+// pass the spatial limit.
+static bool pack_place(const Graph *g, Packing *pk, Strips *st, Pack *p) {
+  for (int i = 0; i < st->n; i++)
+    if (st->s[i].width >= p->cols && st->s[i].rows + p->rows <= pk->rows) {
+      p->col = st->s[i].col, p->row = st->s[i].rows;
+      st->s[i].rows += p->rows;
+      return true;
+    }
+  int64_t max = g->target->max_spatial;
+  if (p->mode != PACK_VECTOR) {
+    if (st->next + p->cols > max)
+      return false;
+    strip_add(st, p, st->next, strip_aligned(p->cols));
+    st->next += strip_aligned(p->cols);
+  } else {
+    if (st->lanes_col < 0 || st->lanes == STRIP_ALIGN) // a new vector strip
+      st->lanes_col = st->next, st->lanes = 0, st->next += STRIP_ALIGN;
+    if (st->lanes_col + st->lanes >= max)
+      return false;
+    strip_add(st, p, st->lanes_col + st->lanes++, 1);
+  }
+  int64_t end = p->col + p->cols - pk->col0;
+  pk->cols = end > pk->cols ? end : pk->cols;
+  return true;
+}
+
+// The params in node order, each in its mode; their blocks are placed as
+// they come, the vectors' after all the matrices'.
 void kernel_packing(const Graph *g, int ki, Packing *pk) {
   const Kernel *k = &g->plan->kernels[ki];
   memset(pk, 0, sizeof *pk);
@@ -127,18 +162,22 @@ void kernel_packing(const Graph *g, int ki, Packing *pk) {
       (!g->train && k->inputs[0]->layout != LAYOUT_TL))
     return;
   surface_extent(g, ki, true, 0, &pk->rows, &pk->col0);
-  int64_t strips[MAX_PACKS][3];
-  int nstrips = 0;
+  Strips st = {.next = strip_aligned(pk->col0), .lanes_col = -1};
   for (int i = 0; i < k->nnodes; i++)
     for (int j = 0; j < k->nodes[i]->nin && pk->n < MAX_PACKS; j++) {
       const Node *p = k->nodes[i]->in[j];
       Pack *slot = &pk->packs[pk->n];
-      int64_t room = g->target->max_spatial - pk->col0 - pk->cols;
+      int64_t room = g->target->max_spatial - st.next;
       if (p->op != OP_PARAM || packed_already(pk, p) || !pack_choose(g, p, &pk->rows, room, slot))
         continue;
-      pack_place(pk, slot, strips, &nstrips);
-      pk->n++;
+      if (slot->mode == PACK_VECTOR || pack_place(g, pk, &st, slot))
+        pk->n++;
     }
+  int n = 0; // the vectors, into the rows left or lanes after the matrices
+  for (int i = 0; i < pk->n; i++)
+    if (pk->packs[i].mode != PACK_VECTOR || pack_place(g, pk, &st, &pk->packs[i]))
+      pk->packs[n++] = pk->packs[i];
+  pk->n = n;
 }
 
 void kernel_surface_shape(const Graph *g, int ki, bool input, int s, int64_t d[4]) {

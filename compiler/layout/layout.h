@@ -23,10 +23,19 @@ void node_io_shape(const Node *n, int64_t dims[4]);
 // at rows [row, row + rows) of columns [col, col + cols): Wᵀ of a [a, b]
 // matrix (b rows, a columns), the matrix as it is (a rows, b columns), or a
 // vector (one column); the mode with fewer columns among those whose rows
-// fit the surface's. Blocks stack in strips of columns while rows are left. Inference: params that fit none (or would pass the
-// spatial limit) stay constants. Training (g->train): the surface grows
-// rows for them, and a param that still does not fit is an error
-// (partition reports it).
+// fit the surface's. Blocks stack in strips of columns while rows are left,
+// and every strip starts at a multiple of STRIP_ALIGN columns: the
+// matrices' strips in node order, then one shared strip of one-column
+// lanes for the vectors that fit no rows left. Inference: params that fit
+// none (or would pass the spatial limit) stay constants. Training
+// (g->train): the surface grows rows for them, and a param that still does
+// not fit is an error (partition reports it).
+//
+// 64 fp16 columns are 128 bytes, M5's row alignment (ANE-B11). The blocks
+// are width-offset slices of the input, and every dynamic block of the
+// working anchors starts at an aligned column (maderix: multiples of SEQ =
+// 256); odd offsets (257, 1025, ...) were never shown to run.
+enum { STRIP_ALIGN = 64 };
 typedef enum { PACK_TRANSPOSED, PACK_AS_IS, PACK_VECTOR } PackMode; // = StageMode
 typedef struct Pack {
   const Node *param;
@@ -39,7 +48,7 @@ typedef struct Packing {
   int n;
   Pack packs[MAX_PACKS];
   int64_t col0;    // the first column after the activations
-  int64_t cols;    // columns the params take
+  int64_t cols;    // columns the params take from col0 (alignment included)
   int64_t rows;    // the surface's rows (at least the activations')
 } Packing;
 // The packing of kernel ki (n = 0 without g->dynamic_weights or when its

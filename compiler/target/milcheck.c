@@ -37,6 +37,9 @@ typedef struct Ctx {
   int nblobs;
   int short_scalars;     // T07: scalar literals in short spelling on a verbose target
   MilLoc first_short;
+  int odd_paths;         // T12: weight files not at @model_path/weights/<file>
+  const BlobFile *first_odd;
+  MilLoc first_odd_loc;
 } Ctx;
 
 //
@@ -153,6 +156,10 @@ static MilLoc find_loc(const Ctx *x, size_t from, const char *needle, size_t ski
 //
 
 static bool is_tensor(const MilType *t) { return t && t->kind == MIL_T_TENSOR; }
+
+static bool starts_with(const char *s, const char *prefix) {
+  return !strncmp(s, prefix, strlen(prefix));
+}
 
 // Bytes of a static tensor (sub-byte dtypes rounded up), -1 if dynamic;
 // at most HUGE_EXTENT.
@@ -310,6 +317,31 @@ static void report_scalar_spelling(Ctx *x) {
 }
 
 //
+// ANE-T13: the program's buildInfo
+//
+
+static bool dict_has_key(const MilValue *v, const char *key) {
+  for (int i = 0; v->kind == MIL_V_DICT && i + 1 < v->nitems; i += 2) {
+    const MilValue *k = v->items[i];
+    if (k->kind == MIL_V_TENSOR && k->type->dtype == MIL_STRING && k->count == 1 &&
+        !strcmp(k->s[0], key))
+      return true;
+  }
+  return false;
+}
+
+static void check_build_info(Ctx *x) {
+  const MilAttr *bi = mil_attr(x->p->attrs, x->p->nattrs, "buildInfo");
+  if (bi && dict_has_key(bi->value, "coremlc-version"))
+    return;
+  MilLoc loc = bi ? bi->loc : find_loc(x, 0, "program", 0, 7, (MilLoc){0});
+  report(x, RULE_T13, loc,
+         "%s; every ANE program known to run carries {\"coremlc-version\", \"3505.4.1\"} "
+         "(maderix, Orion, fspecii, Apple's printer): add it",
+         bi ? "buildInfo has no \"coremlc-version\" key" : "the program has no buildInfo");
+}
+
+//
 // ANE-T06 (weights files), ANE-T10 (-inf) in values
 //
 
@@ -440,6 +472,28 @@ static void check_blob_data(Ctx *x, BlobFile *b, const MilValue *v) {
     report_mask(x, v->loc, "the weight blob", mask_count_blob(&blob));
 }
 
+// T12: every anchor keeps its weight files at @model_path/weights/<file>.
+static void note_blob_path(Ctx *x, const BlobFile *b, MilLoc loc) {
+  static const char dir[] = "@model_path/weights/";
+  const char *file = starts_with(b->path, dir) ? b->path + strlen(dir) : NULL;
+  if (file && *file && !strchr(file, '/'))
+    return;
+  if (x->odd_paths++ == 0)
+    x->first_odd = b, x->first_odd_loc = loc;
+}
+
+static void report_blob_paths(Ctx *x) {
+  if (!x->odd_paths)
+    return;
+  report(x, RULE_T12, x->first_odd_loc,
+         "weight file '%s'%s not at @model_path/weights/<file>, where every ANE loader that "
+         "was run puts weight files; no other layout is known to resolve",
+         x->first_odd->path,
+         x->odd_paths == 1 ? " is"
+                           : arena_printf(&x->c->arena, " and %d more weight files are",
+                                          x->odd_paths - 1));
+}
+
 static void check_blob(Ctx *x, const MilValue *v) {
   if (v->blob_offset < 64 || v->blob_offset % 64)
     report(x, RULE_T06, v->loc,
@@ -447,6 +501,8 @@ static void check_blob(Ctx *x, const MilValue *v) {
            "at least 64 (the first blob's metadata follows the 64-byte file header)",
            (unsigned long long)v->blob_offset);
   BlobFile *b = blob_file(x, v);
+  if (b->uses == 0)
+    note_blob_path(x, b, v->loc);
   if (++b->uses == 2 && x->t->weight_file_per_matrix)
     report(x, RULE_T07, v->loc,
            "'%s' holds more than one BLOBFILE; target %s (%s) wants one weight file per matrix",
@@ -490,7 +546,7 @@ static void check_op_values(Ctx *x, const MilOp *op) {
 }
 
 //
-// Ops: ANE-T02, T03, T07 (cast), T08, T09, T11, B01, B06, B10, P05
+// Ops: ANE-T02, T03, T07 (cast), T08, T09, T11, T14, B01, B06, B10, B12 (K), B14, P05
 //
 
 // Optional parameters that must be written out (T02). rsqrt's epsilon is T11's.
@@ -528,10 +584,6 @@ static void check_explicit_params(Ctx *x, const MilOp *op) {
              "compiler rejects some omissions)",
              op->op, n == 1 ? "" : "s", missing, n == 1 ? "it" : "them");
   }
-}
-
-static bool starts_with(const char *s, const char *prefix) {
-  return !strncmp(s, prefix, strlen(prefix));
 }
 
 static bool no_ane_path_known(const char *op) {
@@ -613,6 +665,11 @@ static void check_matmul(Ctx *x, const MilOp *op) {
              "matmul contraction dimension %lld is not a multiple of %lld (reported to give "
              "silent zeros); pad it to %lld",
              (long long)k, (long long)m, (long long)((k + m - 1) / m * m));
+    if (k > x->t->max_spatial)
+      report(x, RULE_B12, op->loc,
+             "matmul contraction K = %s: target %s (%s) caps contractions at %s; split K into "
+             "partial products",
+             count_text(x, k), x->t->name, x->t->chips, count_text(x, x->t->max_spatial));
   }
   const char *names[] = {"x", "y"};
   for (int i = 0; i < 2; i++) {
@@ -625,8 +682,57 @@ static void check_matmul(Ctx *x, const MilOp *op) {
   }
 }
 
+// An integer parameter given as a constant, or `dflt`.
+static int64_t param_int(const MilFunc *f, const MilOp *op, const char *name, int64_t dflt) {
+  const MilValue *v = param_const(f, op, name);
+  bool ok = v && v->kind == MIL_V_TENSOR && v->i && mil_dtype_is_int(v->type->dtype) &&
+            v->count == 1;
+  return ok ? v->i[0] : dflt;
+}
+
+// T14: the length softmax normalizes over is a power of 2.
+static void check_softmax(Ctx *x, const MilOp *op) {
+  const MilType *in = param_type(x->f, op, "x");
+  if (!is_tensor(in) || in->rank < 1)
+    return;
+  int64_t axis = param_int(x->f, op, "axis", -1);
+  axis += axis < 0 ? in->rank : 0;
+  int64_t n = axis >= 0 && axis < in->rank ? in->dims[axis] : MIL_ANY;
+  if (n <= 0 || n >= HUGE_EXTENT || (n & (n - 1)) == 0)
+    return;
+  int64_t p2 = 1;
+  while (p2 < n)
+    p2 *= 2;
+  report(x, RULE_T14, op->loc,
+         "softmax over axis %lld of length %lld (%s), not a power of 2: reported to fail with "
+         "InvalidMILProgram (Espresso); pad the axis to %lld with masked entries",
+         (long long)axis, (long long)n, type_text(x, in), (long long)p2);
+}
+
+// B14: a slice of a function input starts its width (last axis) at a
+// multiple of the profile's strip alignment.
+static void check_input_slice(Ctx *x, const MilOp *op) {
+  const MilArg *a = mil_arg(op, "x");
+  const MilValue *begin = param_const(x->f, op, "begin");
+  if (!a || a->b.kind != MIL_B_REF || producer(x->f, a->b.var) || !begin || !begin->i ||
+      begin->count < 1)
+    return;
+  int64_t col = begin->i[begin->count - 1], m = x->t->strip_align;
+  if (m > 1 && col % m)
+    report(x, RULE_B14, op->loc,
+           "slice of input '%s' starts at width offset %lld, not a multiple of %lld elements: "
+           "width-offset slices take the crop-DMA path (reported to saturate on A13/A14); "
+           "start the strip at %lld",
+           x->f->vars[a->b.var].name, (long long)col, (long long)m,
+           (long long)((col + m - 1) / m * m));
+}
+
 static void check_op_specific(Ctx *x, const MilOp *op) {
-  if (op_is(op, "conv")) {
+  if (op_is(op, "softmax")) {
+    check_softmax(x, op);
+  } else if (op_is(op, "slice_by_size")) {
+    check_input_slice(x, op);
+  } else if (op_is(op, "conv")) {
     check_conv(x, op);
   } else if (op_is(op, "matmul")) {
     check_matmul(x, op);
@@ -650,20 +756,12 @@ static void check_op_specific(Ctx *x, const MilOp *op) {
 }
 
 //
-// Shapes of values: ANE-B03, B05
+// Shapes of values: ANE-B03, B05, B12, B13
 //
 
-static void check_var_shape(Ctx *x, const MilVar *v, int *ndynamic, const MilVar **first) {
+// B05: channels and spatial axes of a value of rank 4 or 5.
+static void check_surface_extents(Ctx *x, const MilVar *v) {
   const MilType *t = v->type;
-  if (!is_tensor(t))
-    return;
-  if (t->rank > 5)
-    report(x, RULE_B03, v->loc, "'%s' has rank %d (%s); the ANE takes rank 5 at most", v->name,
-           t->rank, type_text(x, t));
-  if (mil_type_count(t) < 0 && (*ndynamic)++ == 0)
-    *first = v;
-  if (t->rank < 4 || (v->op >= 0 && op_is(&x->f->ops[v->op], "const")))
-    return;
   if (t->dims[1] > x->t->max_channels)
     report(x, RULE_B05, v->loc, "'%s' has %s channels (%s); target %s takes %s at most; split",
            v->name, count_text(x, t->dims[1]), type_text(x, t), x->t->name,
@@ -674,6 +772,45 @@ static void check_var_shape(Ctx *x, const MilVar *v, int *ndynamic, const MilVar
              "'%s' has spatial extent %s on axis %d (%s); target %s takes %s at most; split",
              v->name, count_text(x, t->dims[i]), i, type_text(x, t), x->t->name,
              count_text(x, x->t->max_spatial));
+}
+
+// Whether B05 reports axis i of a rank-5 value.
+static bool surface_axis_reported(const TargetProfile *p, const MilType *t, int i) {
+  return t->rank >= 4 && (i >= 2 || (i == 1 && t->dims[1] > p->max_channels));
+}
+
+// B12: every axis of a value that is not rank 4 is capped like a spatial axis.
+static void check_axis_extents(Ctx *x, const MilVar *v) {
+  const MilType *t = v->type;
+  for (int i = 0; i < t->rank; i++)
+    if (t->dims[i] > x->t->max_spatial && !surface_axis_reported(x->t, t, i))
+      report(x, RULE_B12, v->loc,
+             "'%s' has extent %s on axis %d (%s); target %s (%s) caps every axis of a value "
+             "that is not rank 4 at %s; split, or keep it rank 4 [1, C, 1, S]",
+             v->name, count_text(x, t->dims[i]), i, type_text(x, t), x->t->name, x->t->chips,
+             count_text(x, x->t->max_spatial));
+}
+
+static void check_var_shape(Ctx *x, const MilVar *v, int *ndynamic, const MilVar **first) {
+  const MilType *t = v->type;
+  if (!is_tensor(t))
+    return;
+  if (t->rank > 5)
+    report(x, RULE_B03, v->loc, "'%s' has rank %d (%s); the ANE takes rank 5 at most", v->name,
+           t->rank, type_text(x, t));
+  else if (t->rank == 5)
+    report(x, RULE_B13, v->loc,
+           "'%s' has rank 5 (%s): transpose+matmul fails to compile at rank 5 or more "
+           "(ANEForge); lower it to rank 4",
+           v->name, type_text(x, t));
+  if (mil_type_count(t) < 0 && (*ndynamic)++ == 0)
+    *first = v;
+  if (v->op >= 0 && op_is(&x->f->ops[v->op], "const"))
+    return;
+  if (t->rank >= 4)
+    check_surface_extents(x, v);
+  if (t->rank != 4)
+    check_axis_extents(x, v);
 }
 
 static void check_shapes(Ctx *x) {
@@ -699,8 +836,9 @@ static void check_io_order(Ctx *x, const int *vars, int n, const char *kind) {
     const MilVar *a = &x->f->vars[vars[i - 1]], *b = &x->f->vars[vars[i]];
     if (strcmp(a->name, b->name) > 0) {
       report(x, RULE_T05, b->loc,
-             "%s '%s' is declared after '%s' but binds before it: buffers bind in alphabetical "
-             "order of the names; rename so both orders agree",
+             "%s '%s' is declared after '%s' but binds before it if buffers bind in "
+             "alphabetical order of the names (Orion; disputed: fspecii binds in declaration "
+             "order on M4); rename so both orders agree",
              kind, b->name, a->name);
       return;
     }
@@ -743,18 +881,32 @@ static void check_io_layout(Ctx *x, const MilVar *v, const char *kind) {
          (long long)((s + per - 1) / per * per));
 }
 
+// B07: rows (the last axis) under the per-row minimum, else the whole
+// surface under the disputed byte minimum.
 static void check_io_size(Ctx *x, const MilVar *v, const char *kind) {
-  int64_t bytes = type_bytes(v->type), min = x->t->min_surface_bytes;
   const MilType *t = v->type;
-  if (bytes < 0 || bytes >= min)
+  int64_t bytes = type_bytes(t), min = x->t->min_surface_bytes, row_min = x->t->min_row_bytes;
+  int64_t s = t->rank ? t->dims[t->rank - 1] : 1, bits = mil_dtype_bits(t->dtype);
+  if (bytes < 0 || bits < 8 || s < 0 || s >= HUGE_EXTENT)
     return;
-  int64_t s = t->rank ? t->dims[t->rank - 1] : 1, per = s ? bytes / s : 0;
+  int64_t row = s * bits / 8, per = bits / 8;
+  if (row < row_min) {
+    report(x, RULE_B07, v->loc,
+           "%s '%s' has rows of %lld bytes (last axis %lld x %s), under target %s's %lld-byte "
+           "per-row minimum: it compiles but fails at eval; pad S to %lld",
+           kind, v->name, (long long)row, (long long)s, mil_dtype_name(t->dtype), x->t->name,
+           (long long)row_min, (long long)((row_min + per - 1) / per));
+    return;
+  }
+  if (bytes >= min)
+    return;
+  per = s ? bytes / s : 0;
   const char *hint = per > 0 && t->rank
                          ? arena_printf(&x->c->arena, "; pad S to %lld", (long long)((min + per - 1) / per))
                          : "";
   report(x, RULE_B07, v->loc,
-         "%s '%s' is %s bytes; surfaces under %s bytes compile but fail at eval on target %s "
-         "(disputed: profile value)%s",
+         "%s '%s' is %s bytes; surfaces under %s bytes fail at eval on target %s (disputed: "
+         "the reports also fit a per-row minimum; profile value)%s",
          kind, v->name, count_text(x, bytes), count_text(x, min), x->t->name, hint);
 }
 
@@ -809,6 +961,30 @@ static void check_io(Ctx *x) {
 // ANE-P03: weights plus I/O, a lower bound of the working set
 //
 
+// P03's curve: maderix sram_probe on an M4 Max, GFLOPS per MB of working set.
+static const struct {
+  double mb, gflops_per_mb;
+} sram_curve[] = {{12.5, 282.6}, {32, 59.2}, {128, 8.0}};
+enum { NSRAM_CURVE = sizeof sram_curve / sizeof *sram_curve };
+
+// Throughput at a working set of `mb` as a share of the throughput at the
+// curve's first point (log-log interpolation; the last point's beyond it).
+static double sram_share(double mb) {
+  const int last = NSRAM_CURVE - 1;
+  double peak = sram_curve[0].mb * sram_curve[0].gflops_per_mb;
+  if (mb <= sram_curve[0].mb)
+    return 1;
+  if (mb >= sram_curve[last].mb)
+    return sram_curve[last].mb * sram_curve[last].gflops_per_mb / peak;
+  int i = 1;
+  while (mb > sram_curve[i].mb)
+    i++;
+  double u = log(mb / sram_curve[i - 1].mb) / log(sram_curve[i].mb / sram_curve[i - 1].mb);
+  double g = exp(log(sram_curve[i - 1].gflops_per_mb) +
+                 u * log(sram_curve[i].gflops_per_mb / sram_curve[i - 1].gflops_per_mb));
+  return mb * g / peak;
+}
+
 static void check_working_set(Ctx *x) {
   int64_t bytes = 0;
   for (int i = 0; i < x->f->nvars; i++) {
@@ -822,11 +998,15 @@ static void check_working_set(Ctx *x) {
     if (bytes >= HUGE_EXTENT)
       break;
   }
+  double mb = (double)bytes / (1 << 20), top = sram_curve[NSRAM_CURVE - 1].mb;
   if (bytes > x->t->sram_bytes)
     report(x, RULE_P03, x->f->loc,
-           "function '%s': weights and I/O alone are %s bytes, over the ~%s bytes of SRAM of "
-           "target %s: expect ~30%% lower throughput; split or tile",
-           x->f->name, count_text(x, bytes), count_text(x, x->t->sram_bytes), x->t->name);
+           "function '%s': weights and I/O alone are %s bytes (%.1f MB), over the ~%s bytes of "
+           "SRAM of target %s: past the SRAM cliff, expect %s%.0f%% of the throughput in SRAM "
+           "(maderix sram_probe: ~283 GFLOPS/MB at 12.5 MB, 59 at 32 MB, 8 at 128 MB); split "
+           "or tile",
+           x->f->name, count_text(x, bytes), mb, count_text(x, x->t->sram_bytes), x->t->name,
+           mb > top ? "under " : "~", 100 * sram_share(mb));
 }
 
 //
@@ -856,9 +1036,11 @@ void milcheck_run(MilCheck *c, const MilProgram *p, const TargetProfile *t) {
   Ctx x = {.c = c, .p = p, .t = t};
   lines_index(&x);
   check_version(&x);
+  check_build_info(&x);
   for (int i = 0; i < p->nfuncs; i++)
     check_func(&x, &p->funcs[i]);
   report_scalar_spelling(&x);
+  report_blob_paths(&x);
   for (int i = 0; i < x.nblobs; i++)
     if (x.blobs[i].file.bytes)
       milblob_close(&x.blobs[i].file);
