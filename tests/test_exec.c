@@ -8,7 +8,9 @@
 // f = 0 for elementwise ops, 1 where sums may cancel (reductions, products).
 // EXEC_FP32: tol 1e-5 (2e-5 for long sums). EXEC_FP16: the reference takes the
 // same fp16-rounded inputs; tol 2e-3 for one op (the output's rounding is
-// 4.9e-4), 5e-3 to 1e-2 for chains of ops, each stated at its test.
+// 4.9e-4), 5e-3 to 1e-2 for chains of ops, each stated at its test. EXEC_FP16
+// runs with the ANE quirks (exec.h, the default) unless a test says
+// otherwise; the quirks' own tests (test_quirks_*) are exact (tolerance 0).
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -74,8 +76,10 @@ static char *subst(const char *tmpl, const char *t) {
   return out;
 }
 
-// Reads and prepares; false (with r->err) if either reported errors.
-static bool run_try(Run *r, const char *tmpl, ExecPrecision prec, const char *model_dir) {
+// Reads and prepares with options o (NULL: the defaults, the ANE quirks on in
+// fp16); false (with r->err) if either reported errors.
+static bool run_try_opts(Run *r, const char *tmpl, ExecPrecision prec, const ExecOptions *o,
+                         const char *model_dir) {
   memset(r, 0, sizeof *r);
   r->prec = prec;
   char *text = subst(tmpl, prec == EXEC_FP16 ? "fp16" : "fp32");
@@ -84,15 +88,28 @@ static bool run_try(Run *r, const char *tmpl, ExecPrecision prec, const char *mo
   r->p = mil_read_text("t.mil", text, strlen(text), model_dir ? model_dir : ".", &d);
   free(text);
   r->f = r->p ? mil_func(r->p, "main") : NULL;
-  r->e = r->f ? exec_prepare(r->p, r->f, prec, &d) : NULL;
+  r->e = r->f ? (o ? exec_prepare_opts(r->p, r->f, prec, o, &d) : exec_prepare(r->p, r->f, prec, &d))
+               : NULL;
   fclose(out);
   return r->e != NULL;
 }
 
-static void run_open(Run *r, const char *tmpl, ExecPrecision prec, const char *model_dir) {
-  if (!run_try(r, tmpl, prec, model_dir))
+static bool run_try(Run *r, const char *tmpl, ExecPrecision prec, const char *model_dir) {
+  return run_try_opts(r, tmpl, prec, NULL, model_dir);
+}
+
+static void run_open_opts(Run *r, const char *tmpl, ExecPrecision prec, const ExecOptions *o,
+                          const char *model_dir) {
+  if (!run_try_opts(r, tmpl, prec, o, model_dir))
     fail_msg("prepare failed:\n%s", r->err);
 }
+
+static void run_open(Run *r, const char *tmpl, ExecPrecision prec, const char *model_dir) {
+  run_open_opts(r, tmpl, prec, NULL, model_dir);
+}
+
+static const ExecOptions quirks_on = {.ane_quirks = EXEC_QUIRKS_ON};
+static const ExecOptions quirks_off = {.ane_quirks = EXEC_QUIRKS_OFF};
 
 static void run_close(Run *r) {
   exec_free(r->e);
@@ -360,6 +377,8 @@ static const char reduce_tmpl[] =
     "    tensor<$T, [3, 4, 5]> q = softmax(x = x)[name = string(\"q\")];\n"
     "  } -> (s, m, mx, p, q);\n}\n";
 
+// fp16 with the ANE quirks (the default): the sums of 4 and 15 values add in
+// fp16 and still hold 2e-3 of the RMS.
 static void test_reductions(void **state) {
   (void)state;
   for (int pi = 0; pi < 2; pi++) {
@@ -1021,7 +1040,12 @@ static double *random_values(int64_t n, uint64_t seed, double lo, double hi, boo
 }
 
 // RMSNorm as maderix builds it: mul, reduce_sum, mul(1/D), add(eps),
-// pow(-0.5), mul, mul(w). fp16: seven stored roundings, tol 5e-3.
+// pow(-0.5), mul, mul(w). fp16: seven stored roundings, tol 5e-3, with and
+// without the ANE quirks, each against its own reference: with them (the
+// default) the sum of the 768 squares adds in fp16, sequentially, as the
+// reference does too; without them the reference sum is wide. The quirks
+// run does NOT hold 5e-3 against the wide sum (the narrow sum alone is off
+// by up to 0.7% of the output: 2048 > sum > 1024, where fp16's spacing is 1).
 static void test_mil_rmsnorm(void **state) {
   (void)state;
   Weights wd;
@@ -1029,9 +1053,12 @@ static void test_mil_rmsnorm(void **state) {
   double *w = random_values(768, 77, 0.5, 1.5, true);
   weights_write(&wd, "rms.bin", w, 768);
   char *text = read_source("tests/mil/rmsnorm.mil");
-  for (int pi = 0; pi < 2; pi++) {
+  for (int mode = 0; mode < 3; mode++) { // fp16 (quirks: the default), fp16 quirks off, fp32
     Run r;
-    run_open(&r, text, (ExecPrecision)pi, wd.dir);
+    bool narrow = mode == 0;
+    run_open_opts(&r, text, mode == 2 ? EXEC_FP32 : EXEC_FP16, mode == 1 ? &quirks_off : NULL,
+                  wd.dir);
+    assert_int_equal(exec_ane_quirks(r.e), narrow);
     for (uint64_t seed = 1; seed <= 2; seed++) {
       double *x = run_random(&r, "x", seed, 0.1, 2, false);
       run_exec(&r);
@@ -1039,13 +1066,16 @@ static void test_mil_rmsnorm(void **state) {
       double invd = stored(EXEC_FP16, 1.0 / 768), eps = stored(EXEC_FP16, 1e-5);
       for (int s = 0; s < 64; s++) {
         double ss = 0;
-        for (int c = 0; c < 768; c++)
-          ss += x[c * 64 + s] * x[c * 64 + s];
+        for (int c = 0; c < 768; c++) // narrow: the stored squares, a stored running sum
+          ss = narrow ? stored(EXEC_FP16, ss + stored(EXEC_FP16, x[c * 64 + s] * x[c * 64 + s]))
+                      : ss + x[c * 64 + s] * x[c * 64 + s];
         double rr = pow(ss * invd + eps, -0.5);
         for (int c = 0; c < 768; c++)
           want[c * 64 + s] = x[c * 64 + s] * rr * w[c];
       }
-      expect_close("rmsnorm.mil", run_get(&r, "y", NULL), want, 768 * 64,
+      static const char *const what[3] = {"rmsnorm.mil fp16 quirks", "rmsnorm.mil fp16",
+                                          "rmsnorm.mil fp32"};
+      expect_close(what[mode], run_get(&r, "y", NULL), want, 768 * 64,
                    r.prec == EXEC_FP16 ? 5e-3 : 2e-5, 0);
     }
     run_close(&r);
@@ -1221,8 +1251,11 @@ typedef struct AttnCase {
   bool ty;
 } AttnCase;
 
-static double *attn_fuse_run(Run *r, ExecPrecision prec, const AttnCase *c, const char *outputs,
-                             char *steps, size_t cap) {
+// big: inputs whose products saturate under the ANE quirks (scores of
+// magnitude up to about 1.7e5, values 2e4 to 6e4); o: the executor's options.
+static double *attn_fuse_run_with(Run *r, ExecPrecision prec, const ExecOptions *o, bool big,
+                                  const AttnCase *c, const char *outputs, char *steps,
+                                  size_t cap) {
   char kt[64], vt[64], tmpl[2048];
   snprintf(kt, sizeof kt, c->k, c->S), snprintf(vt, sizeof vt, c->v, c->S);
   int L = c->L, S = c->S;
@@ -1241,10 +1274,10 @@ static double *attn_fuse_run(Run *r, ExecPrecision prec, const AttnCase *c, cons
            "  } -> (%s);\n}\n",
            L, kt, vt, L, S, L, S, c->ty ? "true" : "false", L, S, L, S, L, S, L, L, S, L, S,
            outputs);
-  run_open(r, tmpl, prec, NULL);
-  run_random(r, "q", 81, 0.1, 2, false);
-  run_random(r, "k", 82, 0.1, 2, false);
-  run_random(r, "v", 83, 0.1, 2, false);
+  run_open_opts(r, tmpl, prec, o, NULL);
+  run_random(r, "q", 81, big ? 50 : 0.1, big ? 120 : 2, false);
+  run_random(r, "k", 82, big ? 50 : 0.1, big ? 120 : 2, false);
+  run_random(r, "v", 83, big ? 20000 : 0.1, big ? 60000 : 2, big);
   double *m = run_keep(r, malloc((size_t)(L * S) * sizeof *m));
   uint64_t seed = 84;
   for (int i = 0; i < L; i++) // causal: -65504 above the diagonal, small values below
@@ -1254,6 +1287,11 @@ static double *attn_fuse_run(Run *r, ExecPrecision prec, const AttnCase *c, cons
   run_exec(r);
   exec_step_names(r->e, steps, cap);
   return run_get(r, "y", NULL);
+}
+
+static double *attn_fuse_run(Run *r, ExecPrecision prec, const AttnCase *c, const char *outputs,
+                             char *steps, size_t cap) {
+  return attn_fuse_run_with(r, prec, NULL, false, c, outputs, steps, cap);
 }
 
 static void expect_same_bits(const char *what, size_t ci, int pi, const double *got,
@@ -1293,6 +1331,210 @@ static void test_fused_attention_same_bits(void **state) {
       expect_same_bits("p2", ci, pi, run_get(&r3, "p2", NULL), p, np);
       run_close(&r1), run_close(&r2), run_close(&r3), run_close(&r4);
     }
+}
+
+
+//
+// The ANE quirks (exec.h): on by default in fp16, never in fp32. Products
+// (matmul, linear, conv, sdpa) of magnitude >= 32752 become +/-inf; reduce_sum
+// and reduce_mean add in fp16, sequentially along the reduced axes.
+//
+
+// Exact comparison (tolerance 0: every value is an fp16 value and every fp32
+// sum exact): +/-inf must match, NaN must be NaN. On failure: the max error
+// (inf where one side is infinite), where, and the values.
+static void expect_values(const char *what, const double *got, const double *want, int64_t n) {
+  double worst = 0;
+  int64_t at = -1;
+  for (int64_t i = 0; i < n; i++) {
+    bool same = got[i] == want[i] || (isnan(got[i]) && isnan(want[i]));
+    double err = same ? 0 : isfinite(got[i]) && isfinite(want[i]) ? fabs(got[i] - want[i]) : INFINITY;
+    if (!same && (at < 0 || err > worst))
+      worst = err, at = i;
+  }
+  if (at >= 0)
+    fail_msg("%s: max error %.9g at %lld (got %.9g, want %.9g), tolerance 0", what, worst,
+             (long long)at, got[at], want[at]);
+}
+
+static const char saturate_tmpl[] =
+    "program(1.3)\n{\n  func main<ios18>(tensor<$T, [4, 64]> x, tensor<$T, [64, 4]> y, "
+    "tensor<$T, [1, 2]> lx, tensor<$T, [2, 2]> lw, tensor<$T, [1, 2, 1, 1]> cx, "
+    "tensor<$T, [2, 2, 1, 1]> cw, tensor<$T, [1, 2, 4]> sq, tensor<$T, [1, 2, 2]> sv) {\n"
+    "    tensor<$T, [4, 4]> z = matmul(x = x, y = y)[name = string(\"z\")];\n"
+    "    tensor<$T, [1, 2]> l = linear(x = lx, weight = lw)[name = string(\"l\")];\n"
+    "    tensor<$T, [1, 2, 1, 1]> c = conv(x = cx, weight = cw, pad_type = string(\"valid\"))"
+    "[name = string(\"c\")];\n"
+    "    tensor<$T, [1, 2, 4]> zero = mul(x = sq, y = $T(0))[name = string(\"zero\")];\n"
+    "    tensor<$T, [1, 2, 2]> a = scaled_dot_product_attention(query = zero, key = sq, "
+    "value = sv)[name = string(\"a\")];\n"
+    "  } -> (z, l, c, a);\n}\n";
+
+// The matmul's rows: 25 x 64 (an exact output of 40000 = 64 * 25 * 25, the
+// partial sums below the limit: the sum is wide, only the output saturates);
+// 16376 + 16376 = 32752 (the limit itself); 16368 + 16368 = 32736 (the
+// largest fp16 below it); 16376 + 16368 + 7 = 32751 (below the limit: finite,
+// rounded to 32752 as stored). y's columns: 25s, -25s, the first three 1,
+// their negation.
+static void saturate_inputs(Run *r) {
+  double x[4 * 64] = {0}, y[64 * 4] = {0};
+  for (int k = 0; k < 64; k++)
+    x[k] = 25, y[k * 4] = 25, y[k * 4 + 1] = -25;
+  x[64] = x[65] = 16376, x[128] = x[129] = 16368;
+  x[192] = 16376, x[193] = 16368, x[194] = 7;
+  for (int k = 0; k < 3; k++)
+    y[k * 4 + 2] = 1, y[k * 4 + 3] = -1;
+  double lx[2] = {20000, 20000}, lw[4] = {1, 1, 1, 0}, cw[4] = {1, 1, 1, 0};
+  double sq[8] = {1, 2, 3, 4, 5, 6, 7, 8}, sv[4] = {40000, 30000, 40000, 30000};
+  run_set(r, "x", x), run_set(r, "y", y);
+  run_set(r, "lx", lx), run_set(r, "lw", lw);
+  run_set(r, "cx", lx), run_set(r, "cw", cw);
+  run_set(r, "sq", sq), run_set(r, "sv", sv);
+}
+
+// A matmul whose exact output is 40000: inf with the quirks, 40000 without
+// (an fp16 value); linear, conv (a matmul on the ANE) and sdpa's output alike.
+static void test_quirks_saturation(void **state) {
+  (void)state;
+  const double inf = INFINITY;
+  // fp16 with the quirks (the default, and EXEC_QUIRKS_ON), fp16 without, fp32 (never).
+  static const double want_z[3][16] = {
+      {inf, -inf, 75, -75, inf, -inf, inf, -inf, inf, -inf, 32736, -32736, inf, -inf, 32752, -32752},
+      {40000, -40000, 75, -75, inf, -inf, 32752, -32752, inf, -inf, 32736, -32736, inf, -inf, 32752,
+       -32752},
+      {40000, -40000, 75, -75, 818800, -818800, 32752, -32752, 818400, -818400, 32736, -32736,
+       818775, -818775, 32751, -32751}};
+  static const double want_l[3][2] = {{inf, 20000}, {40000, 20000}, {40000, 20000}};
+  static const double want_a[3][4] = {{inf, 30000, inf, 30000}, {40000, 30000, 40000, 30000},
+                                      {40000, 30000, 40000, 30000}};
+  static const struct {
+    ExecPrecision prec;
+    const ExecOptions *o;
+    int want; // the row of the tables
+  } cases[] = {{EXEC_FP16, NULL, 0},        {EXEC_FP16, &quirks_on, 0},
+               {EXEC_FP16, &quirks_off, 1}, {EXEC_FP32, NULL, 2},
+               {EXEC_FP32, &quirks_on, 2}};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    Run r;
+    run_open_opts(&r, saturate_tmpl, cases[i].prec, cases[i].o, NULL);
+    int w = cases[i].want;
+    assert_int_equal(exec_ane_quirks(r.e), w == 0);
+    saturate_inputs(&r);
+    run_exec(&r);
+    char what[64];
+    snprintf(what, sizeof what, "case %zu matmul", i);
+    expect_values(what, run_get(&r, "z", NULL), want_z[w], 16);
+    snprintf(what, sizeof what, "case %zu linear", i);
+    expect_values(what, run_get(&r, "l", NULL), want_l[w], 2);
+    snprintf(what, sizeof what, "case %zu conv", i);
+    expect_values(what, run_get(&r, "c", NULL), want_l[w], 2);
+    snprintf(what, sizeof what, "case %zu sdpa", i); // uniform weights: the mean of v
+    expect_values(what, run_get(&r, "a", NULL), want_a[w], 4);
+    run_close(&r);
+  }
+}
+
+static const char narrow_tmpl[] =
+    "program(1.3)\n{\n  func main<ios18>(tensor<$T, [1, 4096]> ones, "
+    "tensor<$T, [1, 768, 1, 64]> x) {\n"
+    "    tensor<int32, [1]> a1 = const()[name = string(\"a1\"), val = tensor<int32, [1]>([1])];\n"
+    "    tensor<int32, [1]> a3 = const()[name = string(\"a3\"), val = tensor<int32, [1]>([3])];\n"
+    "    tensor<int32, [2]> a13 = const()[name = string(\"a13\"), val = tensor<int32, [2]>([1, 3])];\n"
+    "    tensor<$T, [1]> s = reduce_sum(x = ones, axes = a1)[name = string(\"s\")];\n"
+    "    tensor<$T, [1]> m = reduce_mean(x = ones, axes = a1)[name = string(\"m\")];\n"
+    "    tensor<$T, [1, 1, 1, 64]> c = reduce_sum(x = x, axes = a1, keep_dims = bool(true))"
+    "[name = string(\"c\")];\n"
+    "    tensor<$T, [1, 768, 1]> t = reduce_sum(x = x, axes = a3)[name = string(\"t\")];\n"
+    "    tensor<$T, [1, 1]> b = reduce_mean(x = x, axes = a13)[name = string(\"b\")];\n"
+    "  } -> (s, m, c, t, b);\n}\n";
+
+// fp16 running sums over x [1, 768, 1, 64] along `axes` (a bit mask),
+// sequentially, row-major over the reduced axes; kept positions in order.
+static void ref_narrow_sum(const double *x, unsigned axes, bool mean, double *out) {
+  static const int dims[4] = {1, 768, 1, 64};
+  int64_t nkeep = 1, nred = 1;
+  for (int a = 0; a < 4; a++)
+    *(axes & 1u << a ? &nred : &nkeep) *= dims[a];
+  for (int64_t k = 0; k < nkeep; k++) {
+    double acc = 0;
+    for (int64_t r = 0; r < nred; r++) {
+      int64_t kk = k, rr = r, idx[4];
+      for (int a = 3; a >= 0; a--) { // split k over the kept axes, r over the reduced ones
+        int64_t *from = axes & 1u << a ? &rr : &kk;
+        idx[a] = *from % dims[a];
+        *from /= dims[a];
+      }
+      acc = stored(EXEC_FP16, acc + x[((idx[0] * 768 + idx[1]) * 1 + idx[2]) * 64 + idx[3]]);
+    }
+    out[k] = mean ? stored(EXEC_FP16, acc / (double)nred) : acc;
+  }
+}
+
+// reduce_sum of 4096 ones: fp16's plateau 2048 (2048 + 1 rounds back to
+// 2048) with the quirks, 4096 without; reduce_mean 0.5 and 1. Random sums
+// over a strided axis, the last axis and two axes match a reference that
+// rounds its running sum to fp16 after each addition: tolerance 0.
+static void test_quirks_narrow_sums(void **state) {
+  (void)state;
+  for (int mode = 0; mode < 3; mode++) { // fp16 quirks (the default), fp16 off, fp32
+    Run r;
+    ExecPrecision prec = mode == 2 ? EXEC_FP32 : EXEC_FP16;
+    run_open_opts(&r, narrow_tmpl, prec, mode == 1 ? &quirks_off : NULL, NULL);
+    double *ones = run_keep(&r, malloc(4096 * sizeof *ones));
+    for (int i = 0; i < 4096; i++)
+      ones[i] = 1;
+    run_set(&r, "ones", ones);
+    double *x = run_random(&r, "x", 91, 0.1, 2, false);
+    run_exec(&r);
+    double s = mode ? 4096 : 2048, m = mode ? 1 : 0.5;
+    char what[64];
+    snprintf(what, sizeof what, "reduce_sum of 4096 ones, mode %d", mode);
+    expect_values(what, run_get(&r, "s", NULL), &s, 1);
+    snprintf(what, sizeof what, "reduce_mean of 4096 ones, mode %d", mode);
+    expect_values(what, run_get(&r, "m", NULL), &m, 1);
+    if (mode == 0) {
+      double c[64], t[768], b;
+      ref_narrow_sum(x, 1u << 1, false, c);
+      ref_narrow_sum(x, 1u << 3, false, t);
+      ref_narrow_sum(x, 1u << 1 | 1u << 3, true, &b);
+      expect_values("narrow reduce_sum axis 1", run_get(&r, "c", NULL), c, 64);
+      expect_values("narrow reduce_sum axis 3", run_get(&r, "t", NULL), t, 768);
+      expect_values("narrow reduce_mean axes 1, 3", run_get(&r, "b", NULL), &b, 1);
+    }
+    run_close(&r);
+  }
+}
+
+// With the quirks, fusion never changes the bits. test_fused_softmax_same_bits
+// and test_fused_attention_same_bits run fp16 with them (the default); here
+// the attention cases on inputs whose scores and outputs saturate, fused
+// (the default) and with no_fusion: the same bits.
+static void test_quirks_fusion_same_bits(void **state) {
+  (void)state;
+  static const AttnCase cases[] = {
+      {5, 7, "[2, 8, %d, 12]", "[2, 8, %d, 9]", true},
+      {64, 64, "[2, 1, 12, %d]", "[2, 1, %d, 9]", false},
+      {5, 7, "[%d, 12]", "[%d, 9]", true},
+  };
+  const ExecOptions unfused = {.ane_quirks = EXEC_QUIRKS_ON, .no_fusion = true};
+  for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+    Run r1, r2;
+    char fs[512], us[512];
+    const AttnCase *c = &cases[ci];
+    int64_t ny = 2 * 8 * c->L * 9, np = 2 * 8 * c->L * c->S;
+    double *fused = attn_fuse_run_with(&r1, EXEC_FP16, NULL, true, c, "y, p", fs, sizeof fs);
+    double *plain = attn_fuse_run_with(&r2, EXEC_FP16, &unfused, true, c, "y, p", us, sizeof us);
+    if (!strstr(fs, "attention") || strstr(us, "attention") || !strstr(us, "mul"))
+      fail_msg("case %zu: fused steps '%s', unfused '%s'", ci, fs, us);
+    int inf = 0, finite = 0;
+    for (int64_t i = 0; i < ny; i++)
+      inf += isinf(plain[i]), finite += isfinite(plain[i]);
+    if (!inf || !finite) // both the saturated and the finite paths are taken
+      fail_msg("case %zu: %d saturated outputs and %d finite ones", ci, inf, finite);
+    expect_same_bits("quirks y", ci, 0, fused, plain, ny);
+    expect_same_bits("quirks p", ci, 0, run_get(&r1, "p", NULL), run_get(&r2, "p", NULL), np);
+    run_close(&r1), run_close(&r2);
+  }
 }
 
 //
@@ -1427,7 +1669,7 @@ static void test_bind_input(void **state) {
     double *y = run_get(&r, "y", NULL), want[6];
     for (int i = 0; i < 6; i++)
       want[i] = (double)v[i] * v[i];
-    expect_exact(pass ? "y after the bound x changed" : "y of the bound x", y, want, 6);
+    expect_values(pass ? "y after the bound x changed" : "y of the bound x", y, want, 6);
     for (int i = 0; i < 6; i++)
       v[i] = -0.5f * v[i];
   }
@@ -1467,6 +1709,9 @@ int main(void) {
       cmocka_unit_test(test_mil_causal_attention),
       cmocka_unit_test(test_fused_softmax_same_bits),
       cmocka_unit_test(test_fused_attention_same_bits),
+      cmocka_unit_test(test_quirks_saturation),
+      cmocka_unit_test(test_quirks_narrow_sums),
+      cmocka_unit_test(test_quirks_fusion_same_bits),
       cmocka_unit_test(test_prepare_errors),
       cmocka_unit_test(test_missing_weights_message),
       cmocka_unit_test(test_input_errors),

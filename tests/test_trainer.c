@@ -40,6 +40,7 @@ typedef struct Bigram {
   int inf_at;  // the call whose gradients get an inf; -1: none
   int fail_at; // the call that fails without a message; -1: none
   const char *remove; // a directory removed at the first call (llama2.c model), or NULL
+  int quirks;  // open's ane_quirks: 0, 1; -1 before open
 } Bigram;
 
 static const TrainTensor bigram_tensors[] = {
@@ -68,9 +69,11 @@ static double bigram_loss(float *const *w, const int32_t *tok, const int32_t *tg
   return loss / SEQ;
 }
 
-static bool bigram_open(TrainModel *m, const char *backend, bool fp32, RtDiag *d) {
+static bool bigram_open(TrainModel *m, const char *backend, bool fp32, bool ane_quirks,
+                        RtDiag *d) {
   (void)fp32, (void)d;
   ((Bigram *)m->self)->calls = 0;
+  ((Bigram *)m->self)->quirks = ane_quirks;
   return !strcmp(backend, "ref");
 }
 
@@ -104,7 +107,7 @@ static void bigram_close(TrainModel *m) {
 }
 
 static TrainModel bigram_model(Bigram *b) {
-  *b = (Bigram){0, -1, -1, NULL};
+  *b = (Bigram){0, -1, -1, NULL, -1};
   return (TrainModel){.name = "bigram", .hash = 0xB1A9A7ull, .seq = SEQ, .vocab = V,
                       .ntensors = 2, .tensors = bigram_tensors, .self = b, .open = bigram_open,
                       .step = bigram_step, .eval = bigram_eval, .counters = bigram_counters,
@@ -449,6 +452,32 @@ static void test_loss_scaling(void **state) {
   free_ckpt(t2);
 }
 
+// --ane-quirks reaches the model's open: on by default with fp16, never with
+// fp32 (--ane-quirks on with fp32 is a usage error, test_usage_errors).
+static void test_ane_quirks_flag(void **state) {
+  T *t = *state;
+  static const struct {
+    const char *args[4];
+    int quirks;
+  } cases[] = {
+      {{NULL}, 1},
+      {{"--ane-quirks", "on"}, 1},
+      {{"--ane-quirks", "off"}, 0},
+      {{"--precision", "fp32"}, 0},
+      {{"--precision", "fp32", "--ane-quirks", "off"}, 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    Bigram b;
+    TrainModel m = bigram_model(&b);
+    const char *args[10] = {"--data", DATA, "--steps", "1", "--quiet"};
+    for (int k = 0; k < 4 && cases[i].args[k]; k++)
+      args[5 + k] = cases[i].args[k];
+    if (run(t, &m, args) != 0 || b.quirks != cases[i].quirks)
+      fail_msg("case %zu: open got ane_quirks %d, expected %d:\n%s", i, b.quirks,
+               cases[i].quirks, t->err);
+  }
+}
+
 // Usage errors: exit 2, one message and the hint, nothing on stdout.
 static void test_usage_errors(void **state) {
   T *t = *state;
@@ -471,6 +500,9 @@ static void test_usage_errors(void **state) {
       {{"--steps", "3"}, "--data FILE is required"},
       {{"--data", DATA, "--backend", "gpu"}, "--backend: expected ref|ane, got 'gpu'"},
       {{"--data", DATA, "--precision", "fp1"}, "--precision: expected fp16|fp32, got 'fp1'"},
+      {{"--data", DATA, "--ane-quirks", "yes"}, "--ane-quirks: expected on|off, got 'yes'"},
+      {{"--data", DATA, "--ane-quirks", "on", "--precision", "fp32"},
+       "--ane-quirks on models fp16 numerics: not with --precision fp32"},
       {{"--data", DATA, "--data-order", "rand"}, "expected random|sequential, got 'rand'"},
       {{"--data", DATA, "--loss-scale", "0"}, "expected a positive number or dynamic, got '0'"},
       {{"--data", DATA, "--resume"}, "--resume latest looks in --ckpt-dir"},
@@ -499,7 +531,7 @@ static void test_help(void **state) {
       "eps X", "weight-decay X", "grad-clip X", "loss-scale N|dynamic", "seed N",
       "data-order random|sequential", "init CKPT.bin", "export OUT.bin", "ckpt-dir DIR",
       "save-every N", "resume [latest|PATH]", "log-json FILE", "backend ref|ane",
-      "precision fp16|fp32", "quiet", "help"};
+      "precision fp16|fp32", "ane-quirks on|off", "quiet", "help"};
   assert_int_equal(RUN(t, &m, "--steps", "3", "--help", "--bogus"), 0);
   for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
     char want[64];
@@ -936,6 +968,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_accumulation, setup, teardown),
       cmocka_unit_test_setup_teardown(test_loss_scaling, setup, teardown),
       cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ane_quirks_flag, setup, teardown),
       cmocka_unit_test_setup_teardown(test_help, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resume_fallback, setup, teardown),

@@ -312,8 +312,10 @@ static void put_ids(Gen *G) {
 }
 
 static const char model_glue[] =
-    "\nstatic bool model_open(TrainModel *tm, const char *backend, bool fp32, RtDiag *d) {\n"
+    "\nstatic bool model_open(TrainModel *tm, const char *backend, bool fp32, bool ane_quirks,\n"
+    "                       RtDiag *d) {\n"
     "  Model *m = tm->self;\n"
+    "  ExecOptions eo = {.ane_quirks = ane_quirks ? EXEC_QUIRKS_ON : EXEC_QUIRKS_OFF};\n"
     "  if (strcmp(backend, \"ref\")) {\n"
     "    rt_error_file(d, NULL, \"backend '%s' is not available in this build (known: ref)\", backend);\n"
     "    return false;\n  }\n"
@@ -322,7 +324,7 @@ static const char model_glue[] =
     "  double t0 = now_ms();\n"
     "  for (int i = 0; m->A && i < NKERNELS; i++)\n"
     "    if (!rtk_open(&m->kernels[i], anec_kernel_names[i], anec_mil[fp32][i], anec_files[fp32][i],\n"
-    "                  anec_nfiles[fp32][i], fp32 ? EXEC_FP32 : EXEC_FP16, d))\n"
+    "                  anec_nfiles[fp32][i], fp32 ? EXEC_FP32 : EXEC_FP16, &eo, d))\n"
     "      return false;\n"
     "  m->compile_ms = now_ms() - t0;\n"
     "  for (int s = 0; m->A && s < NSTEPS; s++)\n"

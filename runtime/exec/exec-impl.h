@@ -40,6 +40,8 @@ typedef struct OpDef {
   bool (*prep)(Prep *P, Step *s);                  // operands, parameters, output shapes
   bool (*run)(Exec *e, const Step *s, RtDiag *d);  // false: an error reported to d
   bool moves; // only moves elements: runs on the storage (Step.esize bytes each), any precision
+  bool saturates; // a product (ANE quirks: its output saturates, exec.h; the frame applies
+                  // it as it stores the output, the op to what it keeps inside)
 } OpDef;
 
 // The source positions and strides of a copy: out[i] = in[base + sum idx * strides].
@@ -122,6 +124,9 @@ void *exec_scratch(Exec *e, size_t bytes); // 64-byte aligned, until the step en
 // A floating buffer as fp32 (widened into scratch if stored as fp16), int32 as is.
 const void *exec_view(Exec *e, const Buf *b);
 bool exec_is_fp16(const Exec *e);
+// ANE quirks (exec.h): |x| >= EXEC_ANE_SATURATION becomes +/-inf, in place
+// (NaN stays NaN).
+void exec_saturate(float *x, int64_t n);
 // A run-time error located at `loc` in the program's text.
 void exec_error_at(const Exec *e, RtDiag *d, MilLoc loc, const char *fmt, ...) ANERT_PRINTF(4, 5);
 

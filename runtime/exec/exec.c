@@ -2,10 +2,13 @@
 // (a buffer per variable with its static shape, constants and BLOBFILE
 // weights loaded, every op's operands and parameters checked, a memory plan
 // that reuses buffers by liveness), then runs it many times with ANE
-// numerics: fp16 storage after every op, fp32 arithmetic (exec_ops.c).
+// numerics: fp16 storage after every op, fp32 arithmetic (exec_ops.c), and
+// by default the ANE's numeric cliffs (exec.h: products saturate as this
+// file stores them; the narrow sums are exec_ops.c's).
 #include "exec-impl.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +26,8 @@ struct Exec {
   const MilProgram *p;
   const MilFunc *f;
   ExecPrecision prec;
+  bool quirks;            // the ANE quirks (exec.h): EXEC_FP16 only
+  bool no_fusion;
   Buf *bufs;              // [0, f->nvars): the variables; then literals
   int nbufs, capbufs;
   Step *steps;
@@ -836,19 +841,25 @@ static bool prep_all(Prep *P) {
   }
   if (P->failed || !prep_outputs(P))
     return false;
-  exec_fuse(e);
+  if (!e->no_fusion)
+    exec_fuse(e);
   exec_alias(e);
   exec_compact(e);
   return plan_memory(e) || prep_error(P, e->f->loc, "out of memory for the buffers");
 }
 
-Exec *exec_prepare(const MilProgram *p, const MilFunc *f, ExecPrecision prec, RtDiag *d) {
+Exec *exec_prepare_opts(const MilProgram *p, const MilFunc *f, ExecPrecision prec,
+                        const ExecOptions *opts, RtDiag *d) {
+  static const ExecOptions defaults;
+  opts = opts ? opts : &defaults;
   Exec *e = calloc(1, sizeof *e);
   if (!e)
     return NULL;
   e->p = p;
   e->f = f;
   e->prec = prec;
+  e->quirks = prec == EXEC_FP16 && opts->ane_quirks != EXEC_QUIRKS_OFF;
+  e->no_fusion = opts->no_fusion;
   Prep P = {.e = e, .d = d};
   bool ok = prep_all(&P) && !P.failed;
   for (int i = 0; i < P.nfiles; i++)
@@ -859,6 +870,14 @@ Exec *exec_prepare(const MilProgram *p, const MilFunc *f, ExecPrecision prec, Rt
     return NULL;
   }
   return e;
+}
+
+Exec *exec_prepare(const MilProgram *p, const MilFunc *f, ExecPrecision prec, RtDiag *d) {
+  return exec_prepare_opts(p, f, prec, NULL, d);
+}
+
+bool exec_ane_quirks(const Exec *e) {
+  return e->quirks;
 }
 
 void exec_free(Exec *e) {
@@ -935,6 +954,11 @@ void exec_error_at(const Exec *e, RtDiag *d, MilLoc loc, const char *fmt, ...) {
   mil_error_at(d, e->p, loc, "%s", msg);
 }
 
+void exec_saturate(float *x, int64_t n) {
+  for (int64_t i = 0; i < n; i++) // a branch-free select: vectorized
+    x[i] = fabsf(x[i]) >= EXEC_ANE_SATURATION ? copysignf(INFINITY, x[i]) : x[i];
+}
+
 // fp16 <-> fp32 of a whole tensor, in blocks over the pool when it is large
 // (an attention's scores: 786k elements, 0.2 ms on one core). The blocks
 // convert element by element, so the bits are those of one call.
@@ -944,10 +968,13 @@ typedef struct Convert {
   const void *in;
   void *out;
   size_t n;
-  bool widen; // fp16 -> fp32, else fp32 -> fp16
+  bool widen;    // fp16 -> fp32, else fp32 -> fp16
+  bool saturate; // fp32 -> fp16 of a product under the ANE quirks: saturated first, in place
 } Convert;
 
 static void convert_range(const Convert *c, size_t lo, size_t n) {
+  if (c->saturate) // in cache, just before it is narrowed: no pass of its own
+    exec_saturate((float *)c->in + lo, (int64_t)n);
   if (c->widen)
     fp16_to_f32_n((const uint16_t *)c->in + lo, (float *)c->out + lo, n);
   else
@@ -960,8 +987,8 @@ static void convert_block(void *ctx, int64_t blk) {
   convert_range(c, lo, c->n - lo < CONVERT_BLOCK ? c->n - lo : CONVERT_BLOCK);
 }
 
-static void convert(const void *in, void *out, size_t n, bool widen) {
-  Convert c = {in, out, n, widen};
+static void convert(const void *in, void *out, size_t n, bool widen, bool saturate) {
+  Convert c = {in, out, n, widen, saturate};
   if (n < 2 * CONVERT_BLOCK)
     convert_range(&c, 0, n);
   else
@@ -975,7 +1002,7 @@ const void *exec_view(Exec *e, const Buf *b) {
   if (b->f32)
     return b->f32;
   float *v = exec_scratch(e, (size_t)b->count * 4);
-  convert(b->data, v, (size_t)b->count, true);
+  convert(b->data, v, (size_t)b->count, true, false);
   return v;
 }
 
@@ -1012,10 +1039,11 @@ static bool step_run(Exec *e, Step *s, RtDiag *d) {
     s->ov[k] = as_stored ? b->data : exec_scratch(e, (size_t)b->count * 4);
   }
   bool ok = s->def->run(e, s, d);
+  bool saturate = e->quirks && s->def->saturates; // the ANE quirks: fp16 only, so never stored_io
   for (int k = 0; k < s->nout; k++) { // ANE numerics: every stored tensor is fp16
     const Buf *b = &e->bufs[s->out[k]];
     if (s->ov[k] != b->data)
-      convert(s->ov[k], b->data, (size_t)b->count, false);
+      convert(s->ov[k], b->data, (size_t)b->count, false, saturate);
   }
   scratch_reset(&e->scratch);
   return ok;

@@ -1,7 +1,9 @@
 // exec_ops.c — the reference executor's ops: for each, a prep function that
 // takes its operands and parameters and computes its output shapes (checked
 // against the declared ones), and a kernel over fp32 (or int32) views.
-// Matrix products go through BLAS (rt_sgemm, blas.c).
+// Matrix products go through BLAS (rt_sgemm, blas.c). The ANE quirks (exec.h):
+// products are marked `saturates` in the op table, reduce_sum / reduce_mean
+// sum narrowly (reduce_sum_fp16).
 #include "exec-impl.h"
 
 #include <limits.h>
@@ -444,12 +446,43 @@ static bool prep_reduce(Prep *P, Step *s) {
   return prep_out(P, s, 0, false, rank, dims);
 }
 
+// The ANE quirks' narrow sums (exec.h): reduce_sum / reduce_mean with the
+// running sum rounded to fp16 after each addition, sequentially along the
+// reduced axes. Adding two fp16 values in fp32 and rounding that to fp16
+// rounds the exact sum once (24 >= 2 * 11 + 2 bits: the double rounding is
+// innocuous), as an fp16 adder would. SUM_LANES kept positions at a time,
+// each its own sum, so that the roundings go through the bulk conversions.
+enum { SUM_LANES = 64 };
+
+static void reduce_sum_fp16(const Geom *g, const float *x, float *o, bool mean) {
+  float acc[SUM_LANES];
+  uint16_t h[SUM_LANES];
+  for (int64_t k0 = 0; k0 < g->nkeep; k0 += SUM_LANES) {
+    int nk = g->nkeep - k0 < SUM_LANES ? (int)(g->nkeep - k0) : SUM_LANES;
+    const int64_t *keep = g->keep + k0;
+    memset(acc, 0, sizeof acc);
+    for (int64_t r = 0; r < g->nred; r++) {
+      const float *xr = x + g->red[r];
+      for (int j = 0; j < nk; j++)
+        acc[j] += xr[keep[j]];
+      f32_to_fp16_n(acc, h, (size_t)nk);
+      fp16_to_f32_n(h, acc, (size_t)nk);
+    }
+    for (int j = 0; j < nk; j++)
+      o[k0 + j] = mean ? acc[j] / (float)g->nred : acc[j];
+  }
+}
+
 static bool run_reduce(Exec *e, const Step *s, RtDiag *d) {
-  (void)e, (void)d;
+  (void)d;
   const Geom *g = &s->geom;
   const float *x = s->iv[0];
   float *o = s->ov[0];
   int code = s->def->code;
+  if (exec_ane_quirks(e) && (code == R_SUM || code == R_MEAN)) {
+    reduce_sum_fp16(g, x, o, code == R_MEAN);
+    return true;
+  }
   for (int64_t k = 0; k < g->nkeep; k++) {
     const float *xk = x + g->keep[k];
     float acc = code == R_MAX ? -INFINITY : code == R_MIN ? INFINITY : code == R_PROD ? 1 : 0;
@@ -1211,7 +1244,8 @@ static bool run_matmul(Exec *e, const Step *s, RtDiag *d) {
 // Fused attention (exec_fuse): scores = matmul(q, k), the row softmax with
 // its prologue (scale, mask), out = matmul(probabilities, v), head by head.
 // A head's scores stay in the cache between the three, as fp32; each value
-// is rounded to fp16 where the unfused ops store it, so the numbers are theirs.
+// is rounded to fp16 where the unfused ops store it (and under the ANE
+// quirks saturated where they would saturate), so the numbers are theirs.
 //
 
 bool exec_attention_fits(const Exec *e, const Step *qk, const Step *sm, const Step *pv) {
@@ -1251,6 +1285,9 @@ static void attention_head(const Attention *a, int64_t b, float *lane) {
   const float *q = head_in(a, a->q, off[0], m * kd, io);
   const float *k = head_in(a, a->k, off[1], n * kd, io + m * kd);
   rt_sgemm(a->qk.tx, a->qk.ty, m, n, kd, 1, q, a->qk.ldx, k, a->qk.ldy, 0, sc, n); // [m, n]
+  bool quirks = exec_ane_quirks(a->e);
+  if (quirks) // as the unfused matmul stores its scores
+    exec_saturate(sc, m * n);
   for (int64_t r = 0; r < m; r++) // probabilities in place, rounded where stores would round
     softmax_last_axis_row(a->e, a->sm, b * m + r, sc + r * n, sc + r * n, true, row, tmp,
                           (uint16_t *)(tmp + n));
@@ -1261,6 +1298,8 @@ static void attention_head(const Attention *a, int64_t b, float *lane) {
   bool fp16 = exec_is_fp16(a->e);
   float *y = fp16 ? io + n * ev : (float *)a->out + off[2];
   rt_sgemm(false, a->pv.ty, m, ev, n, 1, sc, n, v, a->pv.ldy, 0, y, ev); // [m, ev]
+  if (quirks)
+    exec_saturate(y, m * ev);
   if (fp16) // fp32 wrote the storage itself
     store_f32(a->e, y, a->out, off[2], m * ev);
 }
@@ -1298,7 +1337,8 @@ static bool run_attention(Exec *e, const Step *s, RtDiag *d) {
   return true;
 }
 
-const OpDef exec_attention_def = {"attention", 0, NULL, run_attention, false};
+// Not `saturates`: it saturates its own two products (attention_head).
+const OpDef exec_attention_def = {"attention", 0, NULL, run_attention, false, false};
 
 // linear(x, weight[N, K], bias[N]): x[..., K] -> [..., N].
 static bool prep_linear(Prep *P, Step *s) {
@@ -1521,6 +1561,8 @@ static bool run_sdpa(Exec *e, const Step *s, RtDiag *d) {
   for (int64_t b = 0; b < nb; b++) {
     rt_sgemm(false, true, L, S, E, scale, (const float *)s->iv[0] + b * L * E, E,
           (const float *)s->iv[1] + b * S * E, E, 0, sc, S);
+    if (exec_ane_quirks(e)) // the first product (the frame saturates the second as it stores it)
+      exec_saturate(sc, L * S);
     if (m)
       add_mask(m, s->iv[3], dims, r, b, sc);
     for (int64_t l = 0; l < L; l++)
@@ -1535,47 +1577,47 @@ static bool run_sdpa(Exec *e, const Step *s, RtDiag *d) {
 // The op table, sorted by name
 //
 static const OpDef op_defs[] = {
-    {"abs", U_ABS, prep_unary, run_unary, false},
-    {"add", B_ADD, prep_binary, run_binary, false},
-    {"band_part", 0, prep_band_part, run_band_part, false},
-    {"cast", 0, prep_cast, run_cast, false},
-    {"concat", 0, prep_concat, run_concat, true},
-    {"conv", 0, prep_conv, run_conv, false},
-    {"erf", U_ERF, prep_unary, run_unary, false},
-    {"exp", U_EXP, prep_unary, run_unary, false},
-    {"gather", 0, prep_gather, run_gather, false},
-    {"gelu", U_GELU, prep_unary, run_unary, false},
-    {"identity", U_IDENTITY, prep_unary, run_unary, false},
-    {"layer_norm", 0, prep_layer_norm, run_layer_norm, false},
-    {"linear", 0, prep_linear, run_linear, false},
-    {"log", U_LOG, prep_unary, run_unary, false},
-    {"matmul", 0, prep_matmul, run_matmul, false},
-    {"maximum", B_MAX, prep_binary, run_binary, false},
-    {"minimum", B_MIN, prep_binary, run_binary, false},
-    {"mul", B_MUL, prep_binary, run_binary, false},
-    {"pow", B_POW, prep_binary, run_binary, false},
-    {"real_div", B_DIV, prep_binary, run_binary, false},
-    {"reduce_max", R_MAX, prep_reduce, run_reduce, false},
-    {"reduce_mean", R_MEAN, prep_reduce, run_reduce, false},
-    {"reduce_min", R_MIN, prep_reduce, run_reduce, false},
-    {"reduce_prod", R_PROD, prep_reduce, run_reduce, false},
-    {"reduce_sum", R_SUM, prep_reduce, run_reduce, false},
-    {"relu", U_RELU, prep_unary, run_unary, false},
-    {"reshape", 0, prep_reshape, run_copy, true},
-    {"rsqrt", U_RSQRT, prep_unary, run_unary, false},
-    {"scaled_dot_product_attention", 0, prep_sdpa, run_sdpa, false},
-    {"select", 0, prep_select, run_select, false},
-    {"sigmoid", U_SIGMOID, prep_unary, run_unary, false},
-    {"silu", U_SILU, prep_unary, run_unary, false},
-    {"slice_by_index", 0, prep_slice_by_index, run_strided, true},
-    {"slice_by_size", 0, prep_slice_by_size, run_strided, true},
-    {"softmax", 0, prep_softmax, run_softmax, false},
-    {"split", 0, prep_split, run_split, true},
-    {"sqrt", U_SQRT, prep_unary, run_unary, false},
-    {"square", U_SQUARE, prep_unary, run_unary, false},
-    {"sub", B_SUB, prep_binary, run_binary, false},
-    {"tanh", U_TANH, prep_unary, run_unary, false},
-    {"transpose", 0, prep_transpose, run_strided, true},
+    {"abs", U_ABS, prep_unary, run_unary, false, false},
+    {"add", B_ADD, prep_binary, run_binary, false, false},
+    {"band_part", 0, prep_band_part, run_band_part, false, false},
+    {"cast", 0, prep_cast, run_cast, false, false},
+    {"concat", 0, prep_concat, run_concat, true, false},
+    {"conv", 0, prep_conv, run_conv, false, true},
+    {"erf", U_ERF, prep_unary, run_unary, false, false},
+    {"exp", U_EXP, prep_unary, run_unary, false, false},
+    {"gather", 0, prep_gather, run_gather, false, false},
+    {"gelu", U_GELU, prep_unary, run_unary, false, false},
+    {"identity", U_IDENTITY, prep_unary, run_unary, false, false},
+    {"layer_norm", 0, prep_layer_norm, run_layer_norm, false, false},
+    {"linear", 0, prep_linear, run_linear, false, true},
+    {"log", U_LOG, prep_unary, run_unary, false, false},
+    {"matmul", 0, prep_matmul, run_matmul, false, true},
+    {"maximum", B_MAX, prep_binary, run_binary, false, false},
+    {"minimum", B_MIN, prep_binary, run_binary, false, false},
+    {"mul", B_MUL, prep_binary, run_binary, false, false},
+    {"pow", B_POW, prep_binary, run_binary, false, false},
+    {"real_div", B_DIV, prep_binary, run_binary, false, false},
+    {"reduce_max", R_MAX, prep_reduce, run_reduce, false, false},
+    {"reduce_mean", R_MEAN, prep_reduce, run_reduce, false, false},
+    {"reduce_min", R_MIN, prep_reduce, run_reduce, false, false},
+    {"reduce_prod", R_PROD, prep_reduce, run_reduce, false, false},
+    {"reduce_sum", R_SUM, prep_reduce, run_reduce, false, false},
+    {"relu", U_RELU, prep_unary, run_unary, false, false},
+    {"reshape", 0, prep_reshape, run_copy, true, false},
+    {"rsqrt", U_RSQRT, prep_unary, run_unary, false, false},
+    {"scaled_dot_product_attention", 0, prep_sdpa, run_sdpa, false, true},
+    {"select", 0, prep_select, run_select, false, false},
+    {"sigmoid", U_SIGMOID, prep_unary, run_unary, false, false},
+    {"silu", U_SILU, prep_unary, run_unary, false, false},
+    {"slice_by_index", 0, prep_slice_by_index, run_strided, true, false},
+    {"slice_by_size", 0, prep_slice_by_size, run_strided, true, false},
+    {"softmax", 0, prep_softmax, run_softmax, false, false},
+    {"split", 0, prep_split, run_split, true, false},
+    {"sqrt", U_SQRT, prep_unary, run_unary, false, false},
+    {"square", U_SQUARE, prep_unary, run_unary, false, false},
+    {"sub", B_SUB, prep_binary, run_binary, false, false},
+    {"tanh", U_TANH, prep_unary, run_unary, false, false},
+    {"transpose", 0, prep_transpose, run_strided, true, false},
 };
 enum { NOPS = sizeof op_defs / sizeof *op_defs };
 

@@ -95,7 +95,7 @@ void rtk_surfaces_free(const RtKernel *k, RtTensor *in) {
 }
 
 bool rtk_open(RtKernel *k, const char *name, const char *mil, const RtFile *files, int nfiles,
-              ExecPrecision prec, RtDiag *d) {
+              ExecPrecision prec, const ExecOptions *opts, RtDiag *d) {
   memset(k, 0, sizeof *k);
   const char *tmp = getenv("TMPDIR");
   char dir[512];
@@ -106,7 +106,7 @@ bool rtk_open(RtKernel *k, const char *name, const char *mil, const RtFile *file
   }
   bool ok = write_files(dir, files, nfiles, d);
   k->prog = ok ? mil_read_text(name, mil, strlen(mil), dir, d) : NULL;
-  k->exec = k->prog ? exec_prepare(k->prog, &k->prog->funcs[0], prec, d) : NULL;
+  k->exec = k->prog ? exec_prepare_opts(k->prog, &k->prog->funcs[0], prec, opts, d) : NULL;
   remove_files(dir, files, nfiles); // the executor holds the weights now
   k->prec = prec;
   if (!k->exec || !input_names(k)) {

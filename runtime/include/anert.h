@@ -76,6 +76,22 @@ typedef enum {
              // arithmetic and accumulation in fp32
   EXEC_FP32, // every floating tensor stored as fp32: for exact comparisons
 } ExecPrecision;
+// The ANE's numeric cliffs as reported on M2 Pro and M5 (ANEForge
+// docs/numeric-cliffs.md, docs/developer/numerics.md), modeled in EXEC_FP16
+// only: a matmul, linear or conv output (and scaled_dot_product_attention's
+// two products) of magnitude >= 32752 becomes +/-inf; reduce_sum and
+// reduce_mean keep their running sum in fp16 (exec.h has the details).
+typedef enum {
+  EXEC_QUIRKS_DEFAULT, // on in EXEC_FP16, off in EXEC_FP32
+  EXEC_QUIRKS_ON,      // as the default: EXEC_FP32 never models them
+  EXEC_QUIRKS_OFF,     // fp16 storage with fp32 arithmetic and wide sums only
+} ExecQuirks;
+// How the reference executor runs a program; all zero (or a NULL pointer)
+// is the default.
+typedef struct ExecOptions {
+  ExecQuirks ane_quirks;
+  bool no_fusion; // every op its own step (no softmax prologue, transpose or attention fusion)
+} ExecOptions;
 typedef struct Exec Exec;
 typedef struct MilProgram MilProgram;
 
@@ -144,8 +160,9 @@ typedef struct RtKernel {
   int nin;
   char in_name[RTK_MAX_IO][32]; // the function's inputs, in order (in00, in01, ...)
 } RtKernel;
+// opts: NULL for the defaults (ANE quirks on in EXEC_FP16).
 bool rtk_open(RtKernel *k, const char *name, const char *mil, const RtFile *files, int nfiles,
-              ExecPrecision prec, RtDiag *d);
+              ExecPrecision prec, const ExecOptions *opts, RtDiag *d);
 // A request's input surfaces (one kernel serves several requests, e.g. one
 // per layer, each keeping what was staged into it): k->nin zeroed tensors
 // in the function's input shapes and the storage dtype. False (none left
@@ -221,8 +238,10 @@ struct TrainModel {
   bool has_l2c;            // the tensors follow llama2.c's layout: --init / --export allowed
   L2cConfig l2c;           // then: its config (seq = model seq, shared_cls as the model ties)
   void *self;              // the model's state
-  // Called once after the flags are parsed: backend "ref" or "ane", fp32 or fp16 storage.
-  bool (*open)(TrainModel *m, const char *backend, bool fp32, RtDiag *d);
+  // Called once after the flags are parsed: backend "ref" or "ane", fp32 or fp16 storage;
+  // ane_quirks (never with fp32): the reference backend models the ANE's numeric
+  // cliffs (ExecQuirks), --ane-quirks.
+  bool (*open)(TrainModel *m, const char *backend, bool fp32, bool ane_quirks, RtDiag *d);
   // One sequence: loss (mean over its seq tokens) of weights w (one fp32 array per
   // tensor, logical row-major layout), and dL/dw * grad_scale ADDED into grads.
   bool (*step)(TrainModel *m, float *const *w, const int32_t *tokens, const int32_t *targets,

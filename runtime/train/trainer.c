@@ -24,7 +24,7 @@
 typedef struct TrainArgs {
   const char *data, *tokenizer, *val_data, *init, *export_to, *ckpt_dir, *resume, *log_json;
   const char *dump_grads;
-  const char *backend, *precision, *loss_scale, *data_order;
+  const char *backend, *precision, *loss_scale, *data_order, *ane_quirks;
   int64_t steps, batch, accum, warmup, val_every, val_batches, save_every;
   uint64_t seed;
   double lr, min_lr, beta1, beta2, eps, weight_decay, grad_clip;
@@ -121,6 +121,10 @@ static const Opt flags[] = {
      .store = OPT_STORE_CHOICE, .off = AT(backend)},
     {"precision", 0, OPT_ARG_REQUIRED, "fp16|fp32", "storage of the kernels' values (default fp16)",
      .store = OPT_STORE_CHOICE, .off = AT(precision)},
+    {"ane-quirks", 0, OPT_ARG_REQUIRED, "on|off",
+     "model the ANE's numeric cliffs on the ref backend (default on with fp16, off with\n"
+     "fp32): matmul outputs saturate to inf from 32752 on, reduce_sum/mean add in fp16",
+     .store = OPT_STORE_CHOICE, .off = AT(ane_quirks)},
     {"quiet", 'q', OPT_ARG_NONE, NULL, "no progress lines",
      .store = OPT_STORE_FLAG, .off = AT(quiet)},
     {"help", 'h', OPT_ARG_NONE, NULL, "show this help and exit", .store = OPT_STORE_HELP},
@@ -185,6 +189,8 @@ static int check_flags(TrainArgs *a, const char *prog, const TrainModel *m, Loss
     return usage_error(prog, "--resume latest looks in --ckpt-dir: give it, or a checkpoint");
   if (a->init && a->resume)
     return usage_error(prog, "--init and --resume exclude each other");
+  if (a->ane_quirks && !strcmp(a->ane_quirks, "on") && !strcmp(a->precision, "fp32"))
+    return usage_error(prog, "--ane-quirks on models fp16 numerics: not with --precision fp32");
   if (l2c_flag && !m->has_l2c)
     return usage_error(prog, "%s: model '%s' does not follow llama2.c's layout", l2c_flag,
                        model_name(m));
@@ -893,7 +899,9 @@ static bool setup(Trainer *t) {
   if ((t->a.init && !init_from_l2c(t, t->a.init)) || (t->a.resume && !resume(t)))
     return false;
   int errors = t->d.errors;
-  t->opened = t->m->open(t->m, t->a.backend, !strcmp(t->a.precision, "fp32"), &t->d);
+  bool fp32 = !strcmp(t->a.precision, "fp32");
+  bool quirks = !fp32 && (!t->a.ane_quirks || !strcmp(t->a.ane_quirks, "on"));
+  t->opened = t->m->open(t->m, t->a.backend, fp32, quirks, &t->d);
   if (!t->opened && t->d.errors == errors)
     train_error(t, "model '%s': cannot open the %s backend", t->m->name, t->a.backend);
   return t->opened;
