@@ -1,5 +1,6 @@
 // artifact.c — the artifact directory `anec compile -o DIR` writes:
-// kernels/NAME.mil and kernels/NAME/weights/*.bin per kernel, manifest.json
+// kernels/NAME/model.mil and kernels/NAME/weights/*.bin per kernel (the
+// kernel's directory is its @model_path, as an ANE loader's), manifest.json
 // (kernels, I/O, CPU ops, schedule, buffers, FLOPs, compiles). Built in a
 // temporary sibling directory and renamed into place (swapped with an
 // earlier artifact directory): complete or absent, never half-replaced.
@@ -47,7 +48,7 @@ static bool write_text(const char *path, const char *text, size_t len, Diag *d) 
 
 static bool write_weights(Arena *a, const char *kdir, const KernelMil *km, Diag *d) {
   for (int i = 0; i < km->nfiles; i++) {
-    if (!make_dir(kdir, d) || !make_dir(arena_printf(a, "%s/weights", kdir), d))
+    if (!make_dir(arena_printf(a, "%s/weights", kdir), d))
       return false;
     RtDiag rd = {.out = stderr};
     const char *path = arena_printf(a, "%s/%s", kdir, km->files[i].path);
@@ -113,7 +114,7 @@ static cJSON *json_kernel(const Graph *g, int ki, const KernelMil *km, const cha
   cJSON *o = cJSON_CreateObject(), *ins = cJSON_CreateArray(), *outs = cJSON_CreateArray();
   cJSON *files = cJSON_CreateArray();
   cJSON_AddStringToObject(o, "name", k->name);
-  cJSON_AddStringToObject(o, "mil", arena_printf(a, "kernels/%s.mil", file));
+  cJSON_AddStringToObject(o, "mil", arena_printf(a, "kernels/%s/model.mil", file));
   for (int i = 0; i < km->nfiles; i++)
     cJSON_AddItemToArray(files, cJSON_CreateString(
                                     arena_printf(a, "kernels/%s/%s", file, km->files[i].path)));
@@ -255,32 +256,16 @@ static bool same_blobs(const KernelMil *a, const KernelMil *b) {
   return true;
 }
 
-// Whether kernel b is kernel a but for its name (in its BLOBFILE paths):
-// then one compiled program serves both.
-static bool same_kernel(Arena *ar, const KernelMil *a, const char *na, const KernelMil *b,
-                        const char *nb) {
-  if (!same_blobs(a, b))
-    return false;
-  const char *from = arena_printf(ar, "@model_path/%s/", nb);
-  const char *to = arena_printf(ar, "@model_path/%s/", na);
-  size_t fl = strlen(from), tl = strlen(to), i = 0, j = 0;
-  while (i < a->len && j < b->len) {
-    if (b->len - j >= fl && !memcmp(b->text + j, from, fl)) {
-      if (a->len - i < tl || memcmp(a->text + i, to, tl))
-        return false;
-      i += tl, j += fl;
-    } else if (a->text[i++] != b->text[j++]) {
-      return false;
-    }
-  }
-  return i == a->len && j == b->len;
+// Whether kernels a and b are the same text and weights (their BLOBFILE
+// paths name no kernel): then one compiled program serves both.
+static bool same_kernel(const KernelMil *a, const KernelMil *b) {
+  return a->len == b->len && !memcmp(a->text, b->text, a->len) && same_blobs(a, b);
 }
 
 // The first kernel before k whose program k can use, or k.
-static int share_of(const Graph *g, const KernelMil *kms, const int *shares, int k) {
+static int share_of(const KernelMil *kms, const int *shares, int k) {
   for (int j = 0; j < k; j++)
-    if (shares[j] == j && same_kernel(g->arena, &kms[j], g->plan->kernels[j].name, &kms[k],
-                                      g->plan->kernels[k].name))
+    if (shares[j] == j && same_kernel(&kms[j], &kms[k]))
       return j;
   return k;
 }
@@ -301,7 +286,7 @@ int artifact_compiles(const Graph *g, const ParamSet *ps, int *shares, Diag *d) 
   bool ok = true;
   for (int k = 0; k < n && ok; k++) {
     ok = emit_kernel(g->arena, g, k, ps, false, &kms[k], d);
-    shares[k] = ok ? share_of(g, kms, shares, k) : k;
+    shares[k] = ok ? share_of(kms, shares, k) : k;
     compiles += ok && shares[k] == k;
   }
   for (int k = 0; k < n; k++)
@@ -468,7 +453,7 @@ static bool kernel_check(const Graph *g, int ki, const KernelMil *km, Diag *d) {
   // "/dev/null" as @model_path: the weight files are not written yet, so
   // their bytes are not checked (the emitter writes them; their metadata
   // is checked in the text)
-  MilProgram *p = mil_read_text(arena_printf(g->arena, "kernels/%s.mil", name), km->text,
+  MilProgram *p = mil_read_text(arena_printf(g->arena, "kernels/%s/model.mil", name), km->text,
                                 km->len, "/dev/null", &rd);
   if (!p) {
     diag_error(d, loc_none(), "kernel %s: the emitted MIL does not parse (an anec bug)", name);
@@ -510,7 +495,7 @@ static bool write_kernels(const Graph *g, const ParamSet *ps, const char *dir, b
   for (int k = 0; k < g->plan->nkernels; k++) {
     if (!emit_kernel(a, g, k, ps, fp32, &kms[k], d))
       return false;
-    shares[k] = share_of(g, kms, shares, k);
+    shares[k] = share_of(kms, shares, k);
     compiles += shares[k] == k;
   }
   if ((!fp32 && !artifact_check(g, kms, shares, d)) ||
@@ -518,10 +503,11 @@ static bool write_kernels(const Graph *g, const ParamSet *ps, const char *dir, b
     return false;
   for (int k = 0; k < g->plan->nkernels; k++) {
     const char *name = g->plan->kernels[k].name;
+    const char *kdir = arena_printf(a, "%s/kernels/%s", dir, name);
     if (shares[k] == k &&
-        (!write_text(arena_printf(a, "%s/kernels/%s.mil", dir, name), kms[k].text, kms[k].len,
-                     d) ||
-         !write_weights(a, arena_printf(a, "%s/kernels/%s", dir, name), &kms[k], d)))
+        (!make_dir(kdir, d) ||
+         !write_text(arena_printf(a, "%s/model.mil", kdir), kms[k].text, kms[k].len, d) ||
+         !write_weights(a, kdir, &kms[k], d)))
       return false;
   }
   return within_budget(g, compiles, d);

@@ -130,7 +130,10 @@ static const char *const_string(Emit *e, const char *what, const char *v) {
   return const_scalar(e, what, "string", buf);
 }
 
-// The weight file a blob goes to: one per kernel, or one per matrix (T07).
+// The weight file a blob goes to: one per kernel, or one per matrix (T07),
+// at @model_path/weights/ as every ANE loader has it. @model_path is the
+// kernel's own directory (kernels/NAME/model.mil), so the text names no
+// kernel: identical kernels are identical bytes.
 static WeightFile *weight_file(Emit *e, const char *name) {
   KernelMil *o = e->out;
   if (o->nfiles && !e->t->weight_file_per_matrix)
@@ -172,7 +175,7 @@ static const char *const_blob(Emit *e, const char *what, int rank, const int64_t
   put_type(e, e->dt, rank, dims);
   fputs("(BLOBFILE(path = ", e->f);
   put_scalar_open(e, "string");
-  fprintf(e->f, "\"@model_path/%s/%s\"), offset = ", e->k->name, w->path);
+  fprintf(e->f, "\"@model_path/%s\"), offset = ", w->path);
   put_scalar_open(e, "uint64");
   fprintf(e->f, "%llu)))];\n", (unsigned long long)offset);
   return name;

@@ -487,7 +487,8 @@ static size_t put_bytes(FILE *f, const char *var, const unsigned char *p, size_t
   return len;
 }
 
-// Kernel `name`'s weight files under DIR/kernels/name/weights, as RtFiles.
+// Kernel `name`'s weight files under DIR/kernels/name/weights, as RtFiles
+// whose paths are relative to the program's @model_path: weights/FILE.
 static bool put_files(FILE *f, const char *dir, const char *name, int v, int p, int *count,
                       Diag *d) {
   char wdir[1024];
@@ -515,8 +516,8 @@ static bool put_files(FILE *f, const char *dir, const char *name, int v, int p, 
   }
   fprintf(f, "static const RtFile files%d_%d[%d] = {", v, p, *count ? *count : 1);
   for (int i = 0; i < *count; i++)
-    fprintf(f, "\n    {\"%s/weights/%s\", w%d_%d_%d, %zu, %zu},", name, files[i], v, p, i,
-            lens[i][0], lens[i][1]);
+    fprintf(f, "\n    {\"weights/%s\", w%d_%d_%d, %zu, %zu},", files[i], v, p, i, lens[i][0],
+            lens[i][1]);
   fputs(*count ? "\n};\n" : "{0}};\n", f);
   return true;
 }
@@ -550,7 +551,7 @@ bool gen_train_kernels(const Graph *g, const int *shares, const char *const dirs
       if (shares[k] != k)
         continue;
       char path[1024];
-      snprintf(path, sizeof path, "%s/kernels/%s.mil", dirs[v], pl->kernels[k].name);
+      snprintf(path, sizeof path, "%s/kernels/%s/model.mil", dirs[v], pl->kernels[k].name);
       size_t n;
       char *text = (char *)rt_read_file(path, &n, &rd);
       if (!text)

@@ -138,10 +138,10 @@ static char *text_of(const Graph *g, unsigned emit, size_t *len) {
   return buf;
 }
 
-// -o -: every kernel's MIL text on stdout, each after a `==> kernels/NAME.mil <==`
-// line (as head(1) separates files); the weights are not written. Every
-// kernel is emitted and checked (artifact_check, as artifact_write does)
-// before anything is printed.
+// -o -: every kernel's MIL text on stdout, each after a
+// `==> kernels/NAME/model.mil <==` line (as head(1) separates files); the
+// weights are not written. Every kernel is emitted and checked
+// (artifact_check, as artifact_write does) before anything is printed.
 static bool print_kernels(Arena *a, const Graph *g, const ParamSet *ps, Diag *d) {
   int n = g->plan->nkernels;
   KernelMil *kms = arena_alloc(a, sizeof *kms * (size_t)(n + 1));
@@ -151,7 +151,7 @@ static bool print_kernels(Arena *a, const Graph *g, const ParamSet *ps, Diag *d)
   ok = ok && artifact_check(g, kms, NULL, d);
   for (int k = 0; k < n; k++) {
     if (ok)
-      printf("%s==> kernels/%s.mil <==\n", k ? "\n" : "", g->plan->kernels[k].name);
+      printf("%s==> kernels/%s/model.mil <==\n", k ? "\n" : "", g->plan->kernels[k].name);
     if (ok)
       fwrite(kms[k].text, 1, kms[k].len, stdout);
     free(kms[k].text);

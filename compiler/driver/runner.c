@@ -54,7 +54,7 @@ static bool prepare_kernels(Runner *r, ExecPrecision prec, Diag *d) {
       r->execs[k] = r->execs[r->shares[k]];
       continue;
     }
-    const char *path = arena_printf(a, "%s/kernels/%s.mil", r->art, pl->kernels[k].name);
+    const char *path = arena_printf(a, "%s/kernels/%s/model.mil", r->art, pl->kernels[k].name);
     r->progs[k] = mil_read_file(path, &rd);
     r->execs[k] = r->progs[k] ? exec_prepare(r->progs[k], &r->progs[k]->funcs[0], prec, &rd)
                               : NULL;

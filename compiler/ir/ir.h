@@ -255,7 +255,7 @@ bool infer_ce_grad(Node *n, Diag *d);
 // with g->target set.
 //
 typedef struct Kernel {
-  const char *name;      // "k03_layers_2": kernels/NAME.mil
+  const char *name;      // "k03_layers_2": kernels/NAME/model.mil
   Node **nodes;          // its ANE nodes, in schedule order
   int nnodes;
   Node **inputs;         // values it reads from outside: host, CPU ops, other kernels

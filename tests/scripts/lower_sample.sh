@@ -11,7 +11,7 @@ trap 'rm -rf "$work"' EXIT
 "$anec" compile "$model" --target="$target" "$extra" -o "$work/a"
 test -f "$work/a/manifest.json"
 n=0
-for mil in "$work"/a/kernels/*.mil; do
+for mil in "$work"/a/kernels/*/model.mil; do
   "$anec" mil-check --target="$target" "$mil" > "$work/check.txt" 2>&1 || {
     cat "$work/check.txt"; echo "FAIL: $mil is not legal for $target"; exit 1; }
   n=$((n + 1))
