@@ -117,6 +117,25 @@ static bool cli_target(const OptSpec *s, const Opt *o, void *dst, const char *ar
   return true;
 }
 
+// --ane-quirks: on or off (ExecOptions.ane_quirks).
+static bool cli_quirks(const OptSpec *s, const Opt *o, void *dst, const char *arg) {
+  (void)o;
+  bool on = !strcmp(arg, "on");
+  if (!on && strcmp(arg, "off")) {
+    opts_error(s->prog, "--ane-quirks must be on or off, not '%s'", arg);
+    return false;
+  }
+  ((ExecOptions *)dst)->ane_quirks = on ? EXEC_QUIRKS_ON : EXEC_QUIRKS_OFF;
+  return true;
+}
+
+bool cli_quirks_fit(const char *prog, const ExecOptions *eo, ExecPrecision prec) {
+  if (eo->ane_quirks != EXEC_QUIRKS_ON || prec != EXEC_FP32)
+    return true;
+  opts_error(prog, "--ane-quirks=on models fp16 numerics; it does not go with --precision=fp32");
+  return false;
+}
+
 #define FRONT(field) offsetof(CliFront, field)
 const Opt cli_opts[CLI_OPT_COUNT] = {
     [CLI_OPT_DEFINE] = {NULL, 'D', OPT_ARG_REQUIRED, "NAME=VALUE",
@@ -144,6 +163,11 @@ const Opt cli_opts[CLI_OPT_COUNT] = {
                           "go on with kernels the target's catalog rejects\n"
                           "(by default they are an error; nothing is written)",
                           .store = OPT_STORE_FLAG, .off = FRONT(front.no_check)},
+    [CLI_OPT_ANE_QUIRKS] = {"ane-quirks", 0, OPT_ARG_REQUIRED, "on|off",
+                            "fp16: the ANE's reported numeric cliffs (matmul outputs\n"
+                            "from 32,752 on become inf; reduce_sum adds in fp16);\n"
+                            "default on, never with fp32",
+                            .store = OPT_STORE_FN, .fn = cli_quirks},
     [CLI_OPT_HELP] = {"help", 'h', OPT_ARG_NONE, NULL, "show this help and exit",
                       .store = OPT_STORE_HELP},
 };

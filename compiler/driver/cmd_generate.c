@@ -16,6 +16,7 @@ typedef struct GenArgs {
   unsigned long long seed;
   bool print_ids;
   ExecPrecision prec;
+  ExecOptions exec;
   const TargetProfile *target;
 } GenArgs;
 
@@ -88,6 +89,7 @@ static const Opt opts[] = {
      .store = OPT_STORE_FLAG, .off = AT(print_ids)},
     {"precision", 0, OPT_ARG_REQUIRED, "P", "fp16 (ANE numerics, default) or fp32",
      .store = OPT_STORE_FN, .off = AT(prec), .fn = set_precision},
+    {CLI_USE(CLI_OPT_ANE_QUIRKS, AT(exec))},
     {CLI_USE(CLI_OPT_TARGET, AT(target)), .help = "m1, m3, m4 (default), m5"},
     {CLI_USE(CLI_OPT_NO_CHECK, AT(c))},
     {CLI_USE(CLI_OPT_DEFINE, AT(c))},
@@ -109,6 +111,8 @@ static int parse_args(GenArgs *g, int argc, char **argv) {
   int first, rc = cli_parse(&spec, g, argc, argv, &first);
   if (rc)
     return rc;
+  if (!cli_quirks_fit(spec.prog, &g->exec, g->prec))
+    return EXIT_USAGE;
   if (!cli_positional(&g->c, argc, argv, first, "generate"))
     return EXIT_USAGE;
   if (!g->weights || (g->prompt && g->ids) || (g->prompt && !g->tokenizer)) {
@@ -237,7 +241,7 @@ static bool setup(Gen *gen, Arena *ar, const GenArgs *a, L2cCheckpoint *ck, Diag
     return false;
   gen->seq = in->shape.dims[0];
   gen->vocab = ck->cfg.vocab;
-  gen->r = runner_open(gen->g, ps, a->prec, d);
+  gen->r = runner_open_opts(gen->g, ps, a->prec, &a->exec, d);
   if (!gen->r)
     return false;
   gen->tokens = runner_input(gen->r, in->name);

@@ -19,6 +19,7 @@ typedef struct MilRunArgs {
   const char *function;
   const TargetProfile *target;
   ExecPrecision prec;
+  ExecOptions exec;
   bool no_check, verbose;
   Binding *inputs, *outputs;
   int ninputs, noutputs;
@@ -79,6 +80,7 @@ static const Opt opts[] = {
      "each op, arithmetic in fp32, as on the ANE; fp32: stored\n"
      "as fp32, for exact comparisons",
      .store = OPT_STORE_FN, .off = AT(prec), .fn = set_precision},
+    {CLI_USE(CLI_OPT_ANE_QUIRKS, AT(exec))},
     {CLI_USE(CLI_OPT_TARGET, AT(target)), .letter = 't',
      .help = "check the program against this target's constraint\n"
              "catalog before running (m1, m4, m5; default m4);\n"
@@ -117,6 +119,8 @@ static int parse_args(MilRunArgs *a, int argc, char **argv) {
   int first, rc = cli_parse(&spec, a, argc, argv, &first);
   if (rc)
     return rc;
+  if (!cli_quirks_fit(spec.prog, &a->exec, a->prec))
+    return EXIT_USAGE;
   if (first >= argc) {
     cli_usage_error("mil-run", "no MIL program given");
     return EXIT_USAGE;
@@ -267,7 +271,7 @@ static int run_program(const MilRunArgs *a) {
   const MilFunc *f = p ? pick_function(p, a->function) : NULL;
   Exec *e = NULL;
   bool ok = f && (a->no_check || check_catalog(p, a->target));
-  ok = ok && (e = exec_prepare(p, f, a->prec, &d)) != NULL;
+  ok = ok && (e = exec_prepare_opts(p, f, a->prec, &a->exec, &d)) != NULL;
   if (ok && a->verbose)
     print_steps(a, f, e);
   ok = ok && check_outputs(a, e, &d) && bind_inputs(a, f, e, p, &d) && exec_run(e, &d);

@@ -57,6 +57,7 @@ enum {
   CLI_OPT_DW,              // --dw=ane|cpu: CliFront
   CLI_OPT_TARGET,          // --target=NAME: const TargetProfile *
   CLI_OPT_NO_CHECK,        // --no-check: CliFront
+  CLI_OPT_ANE_QUIRKS,      // --ane-quirks=on|off: ExecOptions
   CLI_OPT_HELP,            // -h, --help
   CLI_OPT_COUNT
 };
@@ -67,6 +68,9 @@ extern const Opt cli_opts[CLI_OPT_COUNT];
 enum { CLI_HELP_COL = 26 }; // of the options' help in the subcommands' --help
 // opts_parse: 0 to go on, -1 after --help, EXIT_USAGE after a usage error.
 int cli_parse(const OptSpec *s, void *dst, int argc, char **argv, int *first);
+// --ane-quirks=on with --precision=fp32 is a usage error (fp32 has no ANE
+// numerics to model); true when the pair is fine.
+bool cli_quirks_fit(const char *prog, const ExecOptions *eo, ExecPrecision prec);
 // The model: the one positional argument, argv[first].
 bool cli_positional(CliFront *c, int argc, char **argv, int first, const char *cmd);
 void cli_usage_error(const char *cmd, const char *fmt, ...) ANEC_PRINTF(2, 3);
@@ -84,6 +88,9 @@ bool build_trainer(Arena *a, Diag *d, const CliFront *c, const TargetProfile *t,
 typedef struct Runner Runner;
 // Emits and prepares every kernel (in a temporary artifact directory).
 Runner *runner_open(Graph *g, const ParamSet *ps, ExecPrecision prec, Diag *d);
+// The same with the executor's options (NULL: the defaults).
+Runner *runner_open_opts(Graph *g, const ParamSet *ps, ExecPrecision prec,
+                         const ExecOptions *eo, Diag *d);
 float *runner_input(Runner *r, const char *name);         // the host buffer to fill
 bool runner_run(Runner *r, Diag *d);
 const float *runner_output(Runner *r, const char *name);  // logical layout, fp32

@@ -44,7 +44,7 @@ static void kernel_io(Runner *r, int k) {
   kernel_packing(r->g, k, &io->pk);
 }
 
-static bool prepare_kernels(Runner *r, ExecPrecision prec, Diag *d) {
+static bool prepare_kernels(Runner *r, ExecPrecision prec, const ExecOptions *eo, Diag *d) {
   const Plan *pl = r->g->plan;
   Arena *a = r->g->arena;
   RtDiag rd = {.out = d->out};
@@ -56,8 +56,8 @@ static bool prepare_kernels(Runner *r, ExecPrecision prec, Diag *d) {
     }
     const char *path = arena_printf(a, "%s/kernels/%s/model.mil", r->art, pl->kernels[k].name);
     r->progs[k] = mil_read_file(path, &rd);
-    r->execs[k] = r->progs[k] ? exec_prepare(r->progs[k], &r->progs[k]->funcs[0], prec, &rd)
-                              : NULL;
+    r->execs[k] =
+        r->progs[k] ? exec_prepare_opts(r->progs[k], &r->progs[k]->funcs[0], prec, eo, &rd) : NULL;
     if (!r->execs[k])
       return false;
   }
@@ -76,6 +76,11 @@ static bool host_buffers(Runner *r) {
 }
 
 Runner *runner_open(Graph *g, const ParamSet *ps, ExecPrecision prec, Diag *d) {
+  return runner_open_opts(g, ps, prec, NULL, d);
+}
+
+Runner *runner_open_opts(Graph *g, const ParamSet *ps, ExecPrecision prec,
+                         const ExecOptions *eo, Diag *d) {
   Runner *r = calloc(1, sizeof *r);
   int nk = g->plan->nkernels + 1;
   r->g = g, r->ps = ps;
@@ -90,7 +95,7 @@ Runner *runner_open(Graph *g, const ParamSet *ps, ExecPrecision prec, Diag *d) {
     diag_error(d, loc_none(), "cannot create a temporary directory in '%s'", r->dir);
   snprintf(r->art, sizeof r->art, "%s/model", r->dir);
   ok = ok && artifact_write(g, ps, r->art, prec == EXEC_FP32, NULL, r->shares, d);
-  ok = ok && prepare_kernels(r, prec, d) && host_buffers(r);
+  ok = ok && prepare_kernels(r, prec, eo, d) && host_buffers(r);
   if (!ok) {
     runner_close(r);
     return NULL;

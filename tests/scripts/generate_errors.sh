@@ -3,7 +3,7 @@
 # checkpoint whose weights overflow fp16 (one weight -1.85e37, finite in fp32)
 # gives NaN logits, refused with exit 1 and no ids (it used to print "0 0 0");
 # a non-finite weight is refused when the checkpoint is read; a context that
-# fills up before --max-tokens says so.
+# fills up before --max-tokens says so; --ane-quirks takes on or off.
 set -euo pipefail
 anec=$1 src=$2
 model=$src/samples/stories260k.anet ckpt=$src/tests/data/llama2c/stories260K_plctlab.bin
@@ -38,4 +38,16 @@ grep -q "error: tensor 'wq' holds nan at index 3: weights must be finite" "$tmp/
   --print-ids >"$tmp/out" 2>"$tmp/err" || fail "full context: exit $?"
 grep -q "warning: stopped after 5 of 16 tokens: the model's context of 8 tokens is full" \
   "$tmp/err" || fail "full context: $(cat "$tmp/err")"
-echo "generate_errors: overflow, NaN weight and full context reported"
+# --ane-quirks: on is the fp16 default (the same ids); off runs; on with fp32
+# and any other value are usage errors.
+ids() { "$anec" generate "$model" --weights "$ckpt" --ids 1 --max-tokens 8 --print-ids "$@"; }
+[ "$(ids)" = "$(ids --ane-quirks=on)" ] || fail "--ane-quirks=on differs from the default"
+ids --ane-quirks=off >/dev/null || fail "--ane-quirks=off: exit $?"
+for bad in "--ane-quirks=on --precision fp32" "--ane-quirks=maybe"; do
+  rc=0
+  # shellcheck disable=SC2086 # two words
+  ids $bad >/dev/null 2>"$tmp/err" || rc=$?
+  [ "$rc" -eq 2 ] || fail "$bad: exit $rc, want 2"
+  grep -q 'error: --ane-quirks' "$tmp/err" || fail "$bad: $(cat "$tmp/err")"
+done
+echo "generate_errors: overflow, NaN weight, full context and --ane-quirks checked"
