@@ -185,6 +185,23 @@ static void test_reductions_softmax(void **state) {
                    target_default(), MODE_BAKED, TOL16_NARROW_SUM);
 }
 
+// The op forms a profile chooses (anchor_op_forms): the anchors'
+// (reduce_sum then mul by 1/N, pow(x, -0.5)) on every built-in profile, and
+// reduce_mean and rsqrt where a profile file asks for them; both run.
+static void test_op_forms(void **state) {
+  (void)state;
+  const char *text = "model m { s = 32\n d = 48 }\n"
+                     "input x: f32[s, d]\n"
+                     "output a = x * rsqrt(mean(x * x, -1) + 1e-5)\n"
+                     "output b = mean(x, 0) + mean(x)\n";
+  TargetProfile current = *target_default();
+  for (int t = 0; t < ntarget_profiles; t++)
+    assert_true(target_profiles[t].anchor_op_forms);
+  check_model_on("anchors' op forms", text, target_default());
+  current.anchor_op_forms = false;
+  check_model_on("current op forms", text, &current);
+}
+
 static void test_data_movement(void **state) {
   (void)state;
   check_model("movement", "model m { s = 32\n d = 64 }\n"
@@ -374,6 +391,25 @@ static void check_strips(const char *name, const char *text, bool train) {
       }
     }
     assert_true(packed > 0);
+    ParamSet ps; // and the emitted kernels slice the input at aligned columns only
+    params_init(&ps, &c.arena);
+    params_init_random(&ps, g, 5);
+    for (int ki = 0; ki < g->plan->nkernels; ki++) {
+      KernelMil km;
+      if (!emit_kernel(&c.arena, g, ki, &ps, false, &km, &c.d))
+        fail_msg("%s: emit failed:\n%s", name, capture_text(&c));
+      MilProgram *mp = mil_read_text("k.mil", km.text, km.len, "/tmp", NULL);
+      assert_non_null(mp);
+      MilCheck mc = {0};
+      milcheck_run(&mc, mp, &target_profiles[t]);
+      for (int i = 0; i < mc.n; i++)
+        if (mc.findings[i].rule == RULE_B14)
+          fail_msg("%s (%s) %s: %s", name, target_profiles[t].name, g->plan->kernels[ki].name,
+                   mc.findings[i].msg);
+      milcheck_free(&mc);
+      mil_free(mp);
+      free(km.text);
+    }
     unlink(path);
     capture_close(&c);
   }
@@ -425,7 +461,7 @@ int main(void) {
       cmocka_unit_test(test_llama_layer),     cmocka_unit_test(test_qwen3_layer),
       cmocka_unit_test(test_gpt2_layer),      cmocka_unit_test(test_wide_linear_split),
       cmocka_unit_test(test_dynamic_weights), cmocka_unit_test(test_train_step),
-      cmocka_unit_test(test_aligned_strips),
+      cmocka_unit_test(test_aligned_strips),  cmocka_unit_test(test_op_forms),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

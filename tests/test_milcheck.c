@@ -268,7 +268,7 @@ static void test_layout_warnings(void **state) {
     if (!strcmp(target_profiles[t].name, "m1"))
       continue; // the m1 dialect adds T07 errors
     MilCheck c = check(p, target_profiles[t].name);
-    assert_int_equal(count_rule(&c, RULE_B14, SEV_WARNING), 1); // 1025; 1024 and 0 are aligned
+    assert_int_equal(count_rule(&c, RULE_B14, SEV_ERROR), 1); // 1025; 1024 and 0 are aligned
     assert_int_equal(count_rule(&c, RULE_T14, SEV_WARNING), 1); // 1000
     assert_int_equal(count_rule(&c, RULE_B13, SEV_WARNING), 1); // r
     assert_int_equal(count_rule(&c, RULE_T12, SEV_WARNING), 1); // k00/weights/
@@ -279,7 +279,7 @@ static void test_layout_warnings(void **state) {
   loose.strip_align = 1;
   MilCheck c = {0};
   milcheck_run(&c, p, &loose);
-  assert_int_equal(count_rule(&c, RULE_B14, SEV_WARNING), 0);
+  assert_int_equal(count_rule(&c, RULE_B14, SEV_ERROR), 0);
   milcheck_free(&c);
   mil_free(p);
 }

@@ -1,7 +1,7 @@
 // test_passes.c — the graph passes and their driver: CSE merges what computes
 // the same value (and never parameters), DCE drops dead nodes but keeps the
 // model's inputs and parameters, the verifier catches corrupted graphs, and
-// the pipeline dumps stable IR text.
+// the pipeline dumps stable IR text, and place keeps host-side sums on the CPU.
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +11,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "capture.h"
 
@@ -455,6 +456,51 @@ static void test_flops(void **state) {
   assert_int_equal(graph_flops(t->g), 240 + 150 + 24);
 }
 
+//
+// Place
+//
+
+// A tied embedding's two gradients (embed_grad on the CPU, ANE-T08, and the
+// classifier's dW from a kernel) are summed into grad.tok_emb: the sum stays
+// on the CPU (ANE-P08) instead of becoming a kernel of one add (Stories110M's
+// k26), and the trainer's step runs it as a CPU step.
+static void test_place_host_sum(void **state) {
+  T *t = *state;
+  char path[] = "/tmp/anec-test-passes-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  static const char text[] = "model tied { vocab = 64\n dim = 32\n seq = 32 }\n"
+                             "input tokens: i32[seq]\n"
+                             "input targets: i32[seq]\n"
+                             "param tok_emb: [vocab, dim] = normal(0.5)\n"
+                             "x = embed(tok_emb, tokens)\n"
+                             "output logits = linear(x * x, tok_emb)\n"
+                             "loss cross_entropy(logits, targets)\n";
+  assert_true(write(fd, text, sizeof text - 1) == (ssize_t)(sizeof text - 1));
+  close(fd);
+  FrontOpts o = {.pipe = {.train = true}};
+  Graph *g = front_compile(&t->c.arena, &t->c.d, path, &o);
+  unlink(path);
+  if (!g)
+    fail_msg("front end failed:\n%s", output(t));
+  if (!lowering_run(g, &t->c.d, &target_profiles[0], NULL))
+    fail_msg("lowering failed:\n%s", output(t));
+  const Node *sum = NULL;
+  for (int i = 0; i < g->noutputs; i++)
+    if (!strcmp(g->output_names[i], "grad.tok_emb"))
+      sum = g->outputs[i];
+  assert_non_null(sum);
+  assert_int_equal(sum->op, OP_ADD);
+  assert_int_equal(sum->in[0]->dev == DEV_CPU || sum->in[1]->dev == DEV_CPU, true);
+  assert_int_equal(sum->dev, DEV_CPU);
+  assert_int_equal(sum->why, RULE_P08);
+  assert_string_equal(node_rule(sum)->id, "ANE-P08");
+  int steps = 0;
+  for (int s = 0; s < g->plan->nsteps; s++)
+    steps += g->plan->steps[s].cpu == sum;
+  assert_int_equal(steps, 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_cse_merges, setup, teardown),
@@ -473,6 +519,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_pipeline_stops, setup, teardown),
     cmocka_unit_test_setup_teardown(test_dump_golden, setup, teardown),
     cmocka_unit_test_setup_teardown(test_flops, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_place_host_sum, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,7 @@ typedef struct Emit {
   int tmp;              // counter for helper values
   const char *dt;       // "fp16" (the ANE's); "fp32" for exact reference runs
   Packing pk;           // dynamic weights: the params in the input
+  const char **strip;   // per pack: its vector strip's slice of the input, once made
   IoBlock *in_blocks;   // per kernel input: where it is in which surface
   IoBlock *out_blocks;  // per kernel output
   int nin_surfaces, nout_surfaces;
@@ -278,9 +279,33 @@ static const char *surface_slice(Emit *e, const char *x, int64_t row, int64_t ro
   return var;
 }
 
+// The vector strip at column `col` (a multiple of STRIP_ALIGN): one slice
+// of the input, from that aligned column (ANE-B14), over the rows and lanes
+// its vectors use; made at the first use and shared by its lanes.
+static const char *vector_strip(Emit *e, int64_t col) {
+  int64_t rows = 0, cols = 0;
+  int first = -1;
+  for (int i = 0; i < e->pk.n; i++) {
+    const Pack *q = &e->pk.packs[i];
+    if (q->col < col || q->col >= col + STRIP_ALIGN)
+      continue;
+    if (first < 0)
+      first = i;
+    if (e->strip[i])
+      return e->strip[i];
+    rows = q->row + q->rows > rows ? q->row + q->rows : rows;
+    cols = q->col + q->cols - col > cols ? q->col + q->cols - col : cols;
+  }
+  return e->strip[first] = surface_slice(e, "in00", 0, rows, col, cols, "strip");
+}
+
 // A param's block in the input (its first `rows` rows): [1, rows, 1, cols].
+// A vector's lane (an unaligned column) is sliced from its strip's slice.
 static const char *packed_slice(Emit *e, const Pack *p, int64_t rows) {
-  return surface_slice(e, "in00", p->row, rows, p->col, p->cols, "packed");
+  int64_t lane = p->col % STRIP_ALIGN;
+  if (!lane)
+    return surface_slice(e, "in00", p->row, rows, p->col, p->cols, "packed");
+  return surface_slice(e, vector_strip(e, p->col - lane), p->row, rows, lane, p->cols, "packed");
 }
 
 // A packed matrix [a, b] as a rank-r operand in layout L, for any use but a
@@ -388,8 +413,9 @@ static void emit_broadcast(Emit *e, const Node *n, const char *var, int rank,
   put_op(e, var, "add", args, 2, rank, dims);
 }
 
-// Unary ops; SILU as x * sigmoid(x) and NEG as x * -1 (ANE-T11), rsqrt and
-// log with their epsilon written out.
+// Unary ops; SILU as x * sigmoid(x) and NEG as x * -1 (ANE-T11), rsqrt as
+// pow(x, -0.5) where the profile takes the anchors' forms (T08), else rsqrt
+// and log with their epsilon written out.
 static void emit_unary(Emit *e, const Node *n, const char *var, int rank, const int64_t *dims) {
   const char *x = operand(e, n->in[0], n->layout, n->shape.rank);
   Arg args[2] = {{"x", x}, {NULL, NULL}};
@@ -403,6 +429,8 @@ static void emit_unary(Emit *e, const Node *n, const char *var, int rank, const 
     args[1] = (Arg){"y", const_fp16(e, "minus_one", -1.0f)}, nargs = 2;
   } else if (n->op == OP_POW) {
     args[1] = (Arg){"y", const_fp16(e, "exponent", (float)n->value)}, nargs = 2;
+  } else if (n->op == OP_RSQRT && e->t->anchor_op_forms) { // the anchors' form
+    args[1] = (Arg){"y", const_fp16(e, "exponent", -0.5f)}, op = "pow", nargs = 2;
   } else if (n->op == OP_RSQRT || n->op == OP_LOG) {
     args[1] = (Arg){"epsilon", const_fp16(e, "epsilon", 0.0f)}, nargs = 2;
   } else if (n->op == OP_GELU) {
@@ -411,6 +439,8 @@ static void emit_unary(Emit *e, const Node *n, const char *var, int rank, const 
   put_op(e, var, op, args, nargs, rank, dims);
 }
 
+// Reductions; a mean as reduce_sum then mul by 1/N where the profile takes
+// the anchors' forms (T08: maderix, fspecii), else reduce_mean.
 static void emit_reduce(Emit *e, const Node *n, const char *var, int rank, const int64_t *dims) {
   const Node *x = n->in[0];
   const char *xv = operand(e, x, n->layout, x->shape.rank);
@@ -423,7 +453,15 @@ static void emit_reduce(Emit *e, const Node *n, const char *var, int rank, const
     axes[naxes++] = phys_axis(n, n->axis);
   Arg args[] = {{"axes", const_ints(e, "axes", naxes, axes)},
                 {"keep_dims", const_bool(e, "keep_dims", n->axis != AXIS_ALL)}, {"x", xv}};
-  put_op(e, var, op_info[n->op].mil, args, 3, rank, dims);
+  if (n->op != OP_MEAN || !e->t->anchor_op_forms) {
+    put_op(e, var, op_info[n->op].mil, args, 3, rank, dims);
+    return;
+  }
+  int64_t count = n->axis == AXIS_ALL ? shape_numel(&x->shape) : x->shape.dims[n->axis];
+  const char *sum = fresh(e, "sum");
+  put_op(e, sum, "reduce_sum", args, 3, rank, dims);
+  Arg scale[] = {{"x", sum}, {"y", const_fp16(e, "inv_count", 1.0f / (float)count)}};
+  put_op(e, var, "mul", scale, 2, rank, dims);
 }
 
 static void emit_softmax(Emit *e, const Node *n, const char *var, int rank, const int64_t *dims) {
@@ -781,6 +819,7 @@ bool emit_kernel(Arena *a, const Graph *g, int ki, const ParamSet *ps, bool fp32
   if (!params_present(&e, d))
     return false;
   kernel_packing(g, ki, &e.pk);
+  e.strip = arena_alloc(a, sizeof(char *) * (size_t)(e.pk.n + 1));
   e.in_blocks = arena_alloc(a, sizeof(IoBlock) * (size_t)(k->ninputs + 1));
   e.out_blocks = arena_alloc(a, sizeof(IoBlock) * (size_t)(k->noutputs + 1));
   e.nin_surfaces = kernel_io_blocks(g, ki, true, e.in_blocks);

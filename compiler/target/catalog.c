@@ -95,6 +95,7 @@ const ProfileField profile_fields[] = {
     FIELD(matmul_k_error, PF_BOOL, 0, 1, "B10"),
     FIELD(surface_align, PF_POW2, 1, 4096, "B04, B11"),
     FIELD(strip_align, PF_INT, 1, 1 << 16, "B14"),
+    FIELD(anchor_op_forms, PF_BOOL, 0, 1, "T08"),
     FIELD(compile_budget, PF_INT, 1, 1000000, "P02"),
     FIELD(sram_bytes, PF_I64, 1, (int64_t)1 << 40, "P03"),
     FIELD(program_budget, PF_INT, 1, 1000000, "P07"),
@@ -116,6 +117,9 @@ const int nprofile_fields = sizeof profile_fields / sizeof *profile_fields;
   {"matmul_k_multiple", "one M1 user (maderix issue #47)", EV_REPORTED},                           \
   {"strip_align", "maderix mil_dynamic.h:62-81 (blocks at multiples of 256); 64 fp16 = 128 B",     \
    EV_INFERRED},                                                                                   \
+  {"anchor_op_forms", "maderix, fspecii: reduce_sum + mul(1/N), pow(x, -0.5); reduce_mean "       \
+                      "disputed (Espresso), rsqrt only reported (ANEForge)",                       \
+   EV_SOURCE},                                                                                     \
   {"compile_budget", "maderix README:190, Orion #5", EV_REPORTED},                                 \
   {"program_budget", "jundot/omlx #2781 ('120-program budget', 0x20004)", EV_REPORTED}
 
@@ -190,11 +194,12 @@ static const Cite m5_cites[] = {
 };
 
 // What every family shares: B05 channels, B06, the disputed rules' safe
-// side (B07-B09), B10, strips (B14), the budgets (P02, P07), SRAM (P03).
+// side (B07-B09), B10, strips (B14), the anchors' op forms (T08), the
+// budgets (P02, P07), SRAM (P03).
 #define PROFILE_COMMON                                                                             \
   .max_channels = 65536, .conv_cin_reject = 32000, .min_surface_bytes = 49152,                     \
   .min_row_bytes = 64, .equal_io_sizes = true, .inputs = INPUTS_SINGLE, .matmul_k_multiple = 32,  \
-  .strip_align = 64, .compile_budget = 119, .sram_bytes = (int64_t)32 << 20,                       \
+  .strip_align = 64, .anchor_op_forms = true, .compile_budget = 119, .sram_bytes = (int64_t)32 << 20,                       \
   .program_budget = 120
 
 const TargetProfile target_profiles[] = {

@@ -170,10 +170,8 @@ X(B13, ACT_REWRITE, "lower to rank 4; warn in mil-check", CHECK_STATIC, SEV_WARN
   "ANEForge docs/developer/op-quirks.md, wall rank5_transpose_matmul; maderix, fspecii stay at "
   "rank 4",
   "every value of rank 5 (higher ranks are B03's)")
-// Severity: an error once the plans follow it (parameter strips start at
-// odd columns today).
-X(B14, ACT_LAYOUT, "layout: strips at multiples of 64 columns; warn in mil-check",
-  CHECK_STATIC, SEV_WARNING, CONF_REPORTED, EV_INFERRED, NULL,
+X(B14, ACT_LAYOUT, "layout: strips at multiples of 64 columns; reject in mil-check",
+  CHECK_STATIC, SEV_ERROR, CONF_REPORTED, EV_INFERRED, NULL,
   "a slice of a function input starts at a width (last-axis) offset that is a multiple of 64 "
   "elements",
   "maderix mil_dynamic.h:62-81 (blocks at multiples of SEQ = 256); ANEForge "
@@ -218,6 +216,13 @@ X(P07, ACT_BUDGET, "count loaded programs; unload before loading past the budget
   "(0x20004)\"",
   "jundot/omlx #2781",
   "a budget of the process that loads programs, not of one program")
+X(P08, ACT_COST, "cpu", CHECK_NONE, SEV_INFO, CONF_REPORTED, EV_INFERRED, NULL,
+  "a sum whose operands come to the host anyway (a CPU operand, the others on the CPU or read "
+  "only by outputs) stays on the CPU: a kernel would only move their bytes (k26: 24.6 MFLOP "
+  "over 147 MB)",
+  "ane-hardware-evidence.md summary #10 (Stories110M k26, the add of the embedding's two "
+  "gradients: in [1,64000,1,768])",
+  "where an operand lives is a matter of the placement, not of one program's text")
 
 // D. Numerics
 X(N01, ACT_NUMERICS, "model it in the executor; keep matmul outputs in range", CHECK_NONE,

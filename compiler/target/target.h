@@ -104,6 +104,9 @@ struct TargetProfile {
   bool matmul_k_error;         // B10: an error here (else a warning)
   int surface_align;           // B04 (64) or B11 (128): bytes per I/O row
   int strip_align;             // B14: elements; width offsets of slices of an input
+  bool anchor_op_forms;        // T08: a mean as reduce_sum then mul by 1/N, an rsqrt as
+                               // pow(x, -0.5), the forms the anchors ran; else reduce_mean,
+                               // rsqrt (disputed, or only reported)
   int compile_budget;          // P02: compiles per process
   int64_t sram_bytes;          // P03: on-chip SRAM
   int program_budget;          // P07: programs loaded at once per process
