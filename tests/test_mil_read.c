@@ -549,6 +549,28 @@ static void test_read_file_errors(void **state) {
   free(b.s);
 }
 
+// A program whose one constant is BLOBFILE(path), read with @model_path
+// /models/m; errors into *err (malloc'd) when err is not NULL.
+static MilProgram *read_blob_program(const char *path, char **err) {
+  char src[600];
+  snprintf(src, sizeof src,
+           "program(1.3)\n{\n  func main<ios18>(tensor<fp16, [1, 1]> x) {\n"
+           "    tensor<fp16, [1, 1]> w = const()[name = string(\"w\"), val = "
+           "tensor<fp16, [1, 1]>(BLOBFILE(path = string(\"%s\"), offset = uint64(64)))];\n"
+           "    tensor<fp16, [1, 1]> y = add(x = x, y = w)[name = string(\"y\")];\n"
+           "  } -> (y);\n}\n", path);
+  Buf b;
+  buf_open(&b);
+  RtDiag d = {.out = b.fp};
+  MilProgram *p = mil_read_text("m.mil", src, strlen(src), "/models/m", &d);
+  buf_close(&b);
+  if (err)
+    *err = b.s;
+  else
+    free(b.s);
+  return p;
+}
+
 // BLOBFILE paths stay inside the program's directory: absolute paths and
 // ".." components are refused at the path, as parse errors.
 static void test_blob_paths_confined(void **state) {
@@ -557,33 +579,15 @@ static void test_blob_paths_confined(void **state) {
                                     "weights/../../x.bin", "@model_path/..", "..",
                                     "@model_pathweights/w.bin", "@model_path/"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-    char src[600];
-    snprintf(src, sizeof src,
-             "program(1.3)\n{\n  func main<ios18>(tensor<fp16, [1, 1]> x) {\n"
-             "    tensor<fp16, [1, 1]> w = const()[name = string(\"w\"), val = "
-             "tensor<fp16, [1, 1]>(BLOBFILE(path = string(\"%s\"), offset = uint64(64)))];\n"
-             "    tensor<fp16, [1, 1]> y = add(x = x, y = w)[name = string(\"y\")];\n"
-             "  } -> (y);\n}\n", bad[i]);
-    Buf b;
-    buf_open(&b);
-    RtDiag d = {.out = b.fp};
-    MilProgram *p = mil_read_text("m.mil", src, strlen(src), "/models/m", &d);
-    buf_close(&b);
-    if (p || !strstr(b.s, "leaves the program's directory"))
-      fail_msg("BLOBFILE path \"%s\" was accepted:\n%s", bad[i], b.s);
-    free(b.s);
+    char *err;
+    MilProgram *p = read_blob_program(bad[i], &err);
+    if (p || !strstr(err, "leaves the program's directory"))
+      fail_msg("BLOBFILE path \"%s\" was accepted:\n%s", bad[i], err);
+    free(err);
   }
   const char *good[] = {"@model_path/weights/weight.bin", "weights/w.bin", "a..b/w.bin"};
   for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
-    char src[600];
-    snprintf(src, sizeof src,
-             "program(1.3)\n{\n  func main<ios18>(tensor<fp16, [1, 1]> x) {\n"
-             "    tensor<fp16, [1, 1]> w = const()[name = string(\"w\"), val = "
-             "tensor<fp16, [1, 1]>(BLOBFILE(path = string(\"%s\"), offset = uint64(64)))];\n"
-             "    tensor<fp16, [1, 1]> y = add(x = x, y = w)[name = string(\"y\")];\n"
-             "  } -> (y);\n}\n", good[i]);
-    RtDiag d = {.out = stderr};
-    MilProgram *p = mil_read_text("m.mil", src, strlen(src), "/models/m", &d);
+    MilProgram *p = read_blob_program(good[i], NULL);
     assert_non_null(p);
     const MilValue *v = p->funcs[0].ops[0].attrs[1].value;
     assert_non_null(strstr(v->blob_file, "/models/m/"));

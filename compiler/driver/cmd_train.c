@@ -123,21 +123,15 @@ static int train_args(TrainCmdArgs *ta, int argc, char **argv, char **rest, int 
 
 // "size N\nfnv1a HEX\n" of the file at path, or NULL if it cannot be read.
 static char *stamp_of(Arena *a, const char *path) {
-  FILE *f;
-  uint64_t size;
-  if (rt_open_regular(path, UINT64_MAX, &f, &size))
+  RtDiag quiet = {0}; // an unreadable entry is rebuilt, not reported
+  size_t n;
+  unsigned char *bytes = rt_read_file(path, &n, &quiet);
+  if (!bytes)
     return NULL;
-  enum { CHUNK = 1 << 16 };
-  unsigned char *buf = malloc(CHUNK);
-  uint64_t h = RT_FNV_OFFSET, n = 0;
-  for (size_t got; buf && (got = fread(buf, 1, CHUNK, f)) > 0;)
-    h = rt_fnv1a(h, buf, got), n += got;
-  bool ok = buf && !ferror(f) && n == size;
-  free(buf);
-  fclose(f);
-  return ok ? arena_printf(a, "size %llu\nfnv1a %016llx\n", (unsigned long long)n,
-                           (unsigned long long)h)
-            : NULL;
+  uint64_t h = rt_fnv1a(RT_FNV_OFFSET, bytes, n);
+  free(bytes);
+  return arena_printf(a, "size %llu\nfnv1a %016llx\n", (unsigned long long)n,
+                      (unsigned long long)h);
 }
 
 // Whether exe is an executable that matches its stamp.
